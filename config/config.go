@@ -1,0 +1,119 @@
+// Package config loads tollgate's config.yaml, which is LiteLLM-compatible: the same
+// model_list, litellm_settings, router_settings and general_settings a LiteLLM proxy
+// reads. Load resolves os.environ/ references, fills provider defaults and reports every
+// problem at once.
+package config
+
+import (
+	"time"
+)
+
+// Config is one validated config.yaml.
+type Config struct {
+	// Deployments are model_list entries in file order. Several deployments may share an
+	// alias: they form one load-balanced group.
+	Deployments []*Deployment
+
+	// Fallbacks maps an alias to the aliases tried, in order, when it fails
+	// (litellm_settings.fallbacks).
+	Fallbacks map[string][]string
+	// ContextWindowFallbacks maps an alias to the aliases tried when the request is too
+	// long for it (litellm_settings.context_window_fallbacks).
+	ContextWindowFallbacks map[string][]string
+	// DefaultFallbacks apply to every alias without its own entry.
+	DefaultFallbacks []string
+	// NumRetries is how many times a failed attempt is retried on the same alias before
+	// its fallbacks are tried (litellm_settings.num_retries or router_settings.num_retries).
+	NumRetries int
+	// RequestTimeout bounds one attempt (litellm_settings.request_timeout, default 600s).
+	RequestTimeout time.Duration
+
+	// MasterKey is general_settings.master_key (LITELLM_MASTER_KEY when unset).
+	MasterKey Secret
+	// DatabaseURL is general_settings.database_url (DATABASE_URL when unset).
+	DatabaseURL Secret
+	// MaxRequestBytes is general_settings.max_request_size_mb in bytes (default 32 MiB).
+	MaxRequestBytes int64
+	// KeyHeader is general_settings.litellm_key_header_name: an extra header that may
+	// carry the client key.
+	KeyHeader string
+
+	// Warnings are problems that do not stop the config from loading (settings tollgate
+	// reads but does not act on, unsupported routing strategies, ...).
+	Warnings []string
+}
+
+// Deployment is one model_list entry: an alias and where its requests go.
+type Deployment struct {
+	// ID is model_info.id, or the alias and the deployment's index within its alias
+	// ("gpt-5.5-0"). It names the deployment's Envoy cluster and is stable across reloads
+	// as long as the model_list order is.
+	ID string
+	// Alias is model_name: what clients send as "model".
+	Alias string
+	// Provider is the LiteLLM provider prefix of litellm_params.model ("openai",
+	// "azure", "ollama", ...).
+	Provider string
+	// Model is the provider's own model name (litellm_params.model without the prefix).
+	Model string
+	// APIBase is litellm_params.api_base, or the provider's default base URL.
+	APIBase string
+	// APIKey is litellm_params.api_key; empty for providers that need none.
+	APIKey Secret
+	// APIVersion is litellm_params.api_version (Azure's api-version query parameter).
+	APIVersion string
+	// Organization is litellm_params.organization (OpenAI-Organization header).
+	Organization string
+	// ExtraHeaders are litellm_params.extra_headers, sent on every attempt.
+	ExtraHeaders map[string]string
+	// RPM and TPM are the deployment's own limits (litellm_params.rpm / tpm); 0 = none.
+	RPM, TPM int
+	// Timeout bounds one attempt on this deployment (litellm_params.timeout); 0 = the
+	// config's RequestTimeout.
+	Timeout time.Duration
+
+	// AWS and Google credentials, for the bedrock/, vertex_ai/ and gemini/ providers.
+	AWSRegion          string
+	AWSAccessKeyID     Secret
+	AWSSecretAccessKey Secret
+	AWSSessionToken    Secret
+	VertexProject      string
+	VertexLocation     string
+	VertexCredentials  Secret
+
+	// InputCostPerToken and OutputCostPerToken override the built-in price (USD).
+	InputCostPerToken, OutputCostPerToken *float64
+
+	// Info is model_info.
+	Info ModelInfo
+}
+
+// ModelInfo is model_info: facts about a deployment that are not where it is.
+type ModelInfo struct {
+	Mode            string   // "chat", "completion", "embedding", ...
+	BaseModel       string   // the model to price this deployment as
+	AccessGroups    []string // key scopes that include this alias
+	MaxInputTokens  int
+	MaxOutputTokens int
+}
+
+// Secret is a credential. It prints as "[redacted]" so it cannot reach a log by accident;
+// Reveal returns the value for the one place that needs it.
+type Secret string
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString redacts the secret for %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalText redacts the secret in JSON, YAML and text encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }

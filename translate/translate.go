@@ -1,0 +1,142 @@
+// Package translate converts OpenAI-format requests into each provider's wire format and
+// provider responses back into OpenAI format. It is pure code: bytes and parsed requests
+// in; bytes, headers and a Usage value out. It imports no gRPC, no Envoy types and no
+// storage, so every mapping is tested with plain values and golden files.
+package translate
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+)
+
+// Endpoint is the client API operation a request called.
+type Endpoint int
+
+// The endpoints tollgate serves.
+const (
+	ChatCompletions Endpoint = iota + 1 // POST /v1/chat/completions
+	Completions                         // POST /v1/completions
+	Embeddings                          // POST /v1/embeddings
+	Messages                            // POST /v1/messages (Anthropic clients)
+)
+
+// String names the endpoint as its OpenAI path does.
+func (e Endpoint) String() string {
+	switch e {
+	case ChatCompletions:
+		return "chat/completions"
+	case Completions:
+		return "completions"
+	case Embeddings:
+		return "embeddings"
+	case Messages:
+		return "messages"
+	}
+	return fmt.Sprintf("Endpoint(%d)", int(e))
+}
+
+// Target is where one attempt goes: a deployment, as translation needs it.
+type Target struct {
+	Provider     string
+	Model        string   // the provider's model name
+	Base         *url.URL // api_base, parsed
+	APIKey       string
+	APIVersion   string
+	Organization string
+	ExtraHeaders map[string]string
+}
+
+// Header is one header to set on the upstream request.
+type Header struct{ Key, Value string }
+
+// Upstream is one attempt's request as the provider expects it.
+type Upstream struct {
+	// Path is the request path with its query (":path").
+	Path string
+	// Authority is the provider's host[:port] (":authority").
+	Authority string
+	// Headers are set on the request, replacing any value already there. Credential
+	// headers not listed here are removed (see CredentialHeaders).
+	Headers []Header
+	// Body is the translated body; nil means the client's body is sent unchanged.
+	Body []byte
+}
+
+// CredentialHeaders are every header any provider reads credentials or API options from.
+// Each attempt removes those its provider does not set, because Envoy shares one header
+// map between attempts and a fallback must not carry the previous provider's key.
+var CredentialHeaders = []string{
+	"authorization", "api-key", "x-api-key", "openai-organization", "anthropic-version",
+	"anthropic-beta", "x-goog-api-key", "x-amz-date", "x-amz-security-token",
+	"x-amz-content-sha256",
+}
+
+// Usage is what a response says it consumed.
+type Usage struct {
+	PromptTokens        int
+	CompletionTokens    int
+	CachedTokens        int // prompt tokens read from the provider's cache
+	CacheCreationTokens int // prompt tokens written to the provider's cache
+	ReasoningTokens     int // completion tokens spent on reasoning
+	Known               bool
+}
+
+// Translator converts between OpenAI format and one provider family's format.
+type Translator interface {
+	// Request turns an OpenAI-format request body for ep into the provider's request for
+	// t. Errors a client caused are *APIError.
+	Request(ep Endpoint, body []byte, t *Target) (*Upstream, error)
+	// Response turns a whole provider response (any status) into the OpenAI-format body
+	// for ep. Error statuses become OpenAI error JSON.
+	Response(ep Endpoint, status int, body []byte) ([]byte, Usage, error)
+	// Stream starts translating one streamed response body.
+	Stream(ep Endpoint) Stream
+}
+
+// Stream translates one streamed response as it arrives, chunk by chunk, carrying events
+// split across chunks over to the next call. It never buffers the whole stream.
+type Stream interface {
+	// Next returns the OpenAI-format bytes for chunk; end is true for the last chunk.
+	Next(chunk []byte, end bool) ([]byte, error)
+	// Usage is what the stream reported so far.
+	Usage() Usage
+}
+
+// Spec describes one LiteLLM provider prefix.
+type Spec struct {
+	Name string
+	// DefaultBase is the provider's public API base; "" means api_base is required.
+	DefaultBase string
+	// KeyRequired says an api_key must be configured.
+	KeyRequired bool
+	// Endpoints the provider serves.
+	Endpoints []Endpoint
+	Translator
+}
+
+// Lookup returns the spec for a provider prefix.
+func Lookup(provider string) (*Spec, bool) {
+	s, ok := registry[provider]
+	return s, ok
+}
+
+// Providers lists the known provider prefixes, sorted.
+func Providers() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Serves reports whether the provider serves ep.
+func (s *Spec) Serves(ep Endpoint) bool {
+	for _, e := range s.Endpoints {
+		if e == ep {
+			return true
+		}
+	}
+	return false
+}
