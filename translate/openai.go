@@ -1,0 +1,234 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// azureAPIVersion is sent when an azure/ deployment sets no api_version: the newest GA
+// version of the Azure OpenAI data-plane API that serves chat, completions and
+// embeddings on the deployments path.
+const azureAPIVersion = "2024-10-21"
+
+// openAI translates for servers that speak the OpenAI API themselves: OpenAI, Azure
+// OpenAI, Ollama's /v1, vLLM and the OpenAI-compatible hosted providers. Requests change
+// only in "model", path, host and credentials; responses pass through, with errors
+// normalised and usage read.
+type openAI struct {
+	azure  bool // deployment in the path, api-version query, api-key header
+	ollama bool // api_base is the server root; the OpenAI API lives under /v1
+}
+
+func (o openAI) Request(ep Endpoint, body []byte, t *Target) (*Upstream, error) {
+	model, err := json.Marshal(t.Model)
+	if err != nil {
+		return nil, fmt.Errorf("encode model name: %w", err)
+	}
+	up := &Upstream{
+		Path:      o.path(ep, t),
+		Authority: t.Base.Host,
+		Body:      setTopLevel(body, "model", model),
+	}
+	switch {
+	case o.azure:
+		up.Headers = append(up.Headers, Header{"api-key", t.APIKey})
+	case t.APIKey != "":
+		up.Headers = append(up.Headers, Header{"authorization", "Bearer " + t.APIKey})
+	}
+	if t.Organization != "" {
+		up.Headers = append(up.Headers, Header{"openai-organization", t.Organization})
+	}
+	for k, v := range t.ExtraHeaders {
+		up.Headers = append(up.Headers, Header{strings.ToLower(k), v})
+	}
+	return up, nil
+}
+
+func (o openAI) path(ep Endpoint, t *Target) string {
+	base := strings.TrimSuffix(t.Base.Path, "/")
+	suffix := "/" + ep.String()
+	switch {
+	case o.azure:
+		base = strings.TrimSuffix(base, "/openai")
+		version := t.APIVersion
+		if version == "" {
+			version = azureAPIVersion
+		}
+		return base + "/openai/deployments/" + url.PathEscape(t.Model) + suffix +
+			"?api-version=" + url.QueryEscape(version)
+	case o.ollama && !strings.HasSuffix(base, "/v1"):
+		base += "/v1"
+	}
+	return base + suffix
+}
+
+func (openAI) Response(ep Endpoint, status int, body []byte) ([]byte, Usage, error) {
+	if status >= 400 {
+		return openAIError(status, body).JSON(), Usage{}, nil
+	}
+	u, err := openAIUsage(body)
+	if err != nil {
+		return nil, Usage{}, err
+	}
+	return body, u, nil
+}
+
+// openAIUsage reads the "usage" member of a response or stream chunk.
+func openAIUsage(doc []byte) (Usage, error) {
+	start, end, ok := topLevelValue(doc, "usage")
+	if !ok || string(doc[start:end]) == "null" {
+		return Usage{}, nil
+	}
+	var u struct {
+		PromptTokens        int `json:"prompt_tokens"`
+		CompletionTokens    int `json:"completion_tokens"`
+		PromptTokensDetails struct {
+			CachedTokens int `json:"cached_tokens"`
+		} `json:"prompt_tokens_details"`
+		CompletionTokensDetails struct {
+			ReasoningTokens int `json:"reasoning_tokens"`
+		} `json:"completion_tokens_details"`
+	}
+	if err := json.Unmarshal(doc[start:end], &u); err != nil {
+		return Usage{}, fmt.Errorf("provider usage: %w", err)
+	}
+	return Usage{
+		PromptTokens:     u.PromptTokens,
+		CompletionTokens: u.CompletionTokens,
+		CachedTokens:     u.PromptTokensDetails.CachedTokens,
+		ReasoningTokens:  u.CompletionTokensDetails.ReasoningTokens,
+		Known:            true,
+	}, nil
+}
+
+// openAIError turns an error response from an OpenAI-compatible server into an APIError.
+// OpenAI's own errors keep their message, type and code; Ollama's and vLLM's
+// {"error": "text"} and non-JSON bodies (proxies, load balancers) are wrapped.
+func openAIError(status int, body []byte) *APIError {
+	e := StatusError(status, "")
+	var shaped struct {
+		Error json.RawMessage `json:"error"`
+		// Some servers (vLLM, FastAPI) answer {"detail": ...} or {"message": ...}.
+		Detail  json.RawMessage `json:"detail"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal(body, &shaped) == nil {
+		var obj struct {
+			Message string          `json:"message"`
+			Type    string          `json:"type"`
+			Param   json.RawMessage `json:"param"`
+			Code    json.RawMessage `json:"code"`
+		}
+		var text string
+		switch {
+		case json.Unmarshal(shaped.Error, &obj) == nil && obj.Message != "":
+			e.Message = obj.Message
+			if obj.Type != "" {
+				e.Type = obj.Type
+			}
+			e.Param = jsonScalar(obj.Param)
+			if c := jsonScalar(obj.Code); c != "" {
+				e.Code = c
+			}
+		case json.Unmarshal(shaped.Error, &text) == nil && text != "":
+			e.Message = text
+		case len(shaped.Detail) > 0:
+			e.Message = strings.Trim(string(shaped.Detail), `"`)
+		case shaped.Message != "":
+			e.Message = shaped.Message
+		}
+	}
+	if e.Message == "" {
+		e.Message = fmt.Sprintf("provider returned HTTP %d: %s", status, snippet(body))
+	}
+	if status == 401 || status == 403 {
+		// The provider's message may quote part of the deployment's key.
+		e.Message = fmt.Sprintf("the provider rejected this deployment's credentials (HTTP %d): check the api_key configured for it", status)
+	}
+	if strings.Contains(e.Message, "maximum context length") || strings.Contains(e.Message, "context_length_exceeded") {
+		e.Code = "context_length_exceeded"
+	}
+	return e
+}
+
+// jsonScalar renders a JSON string or number as text; null and absent give "".
+func jsonScalar(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	return string(raw)
+}
+
+// snippet is the start of a body for an error message, on one line.
+func snippet(body []byte) string {
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		s = "(empty body)"
+	}
+	return s
+}
+
+func (openAI) Stream(Endpoint) Stream { return &openAIStream{} }
+
+// openAIStream forwards an OpenAI server-sent event stream line by line as it arrives,
+// reading usage from the chunks that carry it. A partial line waits for the rest of it,
+// so the client never receives half an event.
+type openAIStream struct {
+	carry []byte
+	usage Usage
+	done  bool
+}
+
+var (
+	dataPrefix = []byte("data:")
+	doneEvent  = []byte("[DONE]")
+)
+
+func (s *openAIStream) Next(chunk []byte, end bool) ([]byte, error) {
+	data := chunk
+	if len(s.carry) > 0 {
+		data = append(s.carry, chunk...)
+		s.carry = nil
+	}
+	last := bytes.LastIndexByte(data, '\n')
+	out, rest := data[:last+1], data[last+1:]
+	if len(rest) > 0 {
+		s.carry = append([]byte(nil), rest...)
+	}
+	for lines := out; len(lines) > 0; {
+		var line []byte
+		line, lines, _ = bytes.Cut(lines, []byte{'\n'})
+		payload, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), dataPrefix)
+		if !ok {
+			continue
+		}
+		payload = bytes.TrimSpace(payload)
+		switch {
+		case bytes.Equal(payload, doneEvent):
+			s.done = true
+		case bytes.Contains(payload, []byte(`"usage"`)):
+			if u, err := openAIUsage(payload); err == nil && u.Known {
+				s.usage = u
+			}
+		}
+	}
+	if end && !s.done {
+		out = append(out[:len(out):len(out)], StreamError(&APIError{
+			Status: 502, Type: "api_error", Code: "stream_interrupted",
+			Message: "the provider ended the stream before it was complete; retry the request",
+		})...)
+	}
+	return out, nil
+}
+
+func (s *openAIStream) Usage() Usage { return s.usage }
