@@ -11,7 +11,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	// The typed_config types an envoy.yaml for tollgate may hold. protojson resolves an
-	// Any only when its type is linked in.
+	// Any only when its type is linked in. The access loggers are what ops most often
+	// add to a rendered file.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
