@@ -20,12 +20,17 @@ type Config struct {
 	// ContextWindowFallbacks maps an alias to the aliases tried when the request is too
 	// long for it (litellm_settings.context_window_fallbacks).
 	ContextWindowFallbacks map[string][]string
+	// ContentPolicyFallbacks maps an alias to the aliases tried when the provider refuses
+	// the request on content-policy grounds (litellm_settings.content_policy_fallbacks).
+	ContentPolicyFallbacks map[string][]string
 	// DefaultFallbacks apply to every alias without its own entry.
 	DefaultFallbacks []string
 	// NumRetries is how many times a failed attempt is retried on the same alias before
-	// its fallbacks are tried (litellm_settings.num_retries or router_settings.num_retries).
+	// its fallbacks are tried (litellm_settings.num_retries or router_settings.num_retries;
+	// the router's wins, as in LiteLLM; default 2, LiteLLM's).
 	NumRetries int
-	// RequestTimeout bounds one attempt (litellm_settings.request_timeout, default 600s).
+	// RequestTimeout bounds one attempt (litellm_settings.request_timeout or
+	// router_settings.timeout, the router's winning; default 600s).
 	RequestTimeout time.Duration
 
 	// MasterKey is general_settings.master_key (LITELLM_MASTER_KEY when unset).
@@ -38,9 +43,17 @@ type Config struct {
 	// carry the client key.
 	KeyHeader string
 
+	// Environment is environment_variables: values os.environ/ references see before the
+	// process environment, as LiteLLM sets them. tollgate never writes them into its own
+	// process environment.
+	Environment map[string]Secret
+
 	// Warnings are problems that do not stop the config from loading (settings tollgate
 	// reads but does not act on, unsupported routing strategies, ...).
 	Warnings []string
+
+	// index answers Aliases, DeploymentsFor and Deployment with map reads; Load builds it.
+	index *index
 }
 
 // Deployment is one model_list entry: an alias and where its requests go.
@@ -71,6 +84,9 @@ type Deployment struct {
 	// Timeout bounds one attempt on this deployment (litellm_params.timeout); 0 = the
 	// config's RequestTimeout.
 	Timeout time.Duration
+	// StreamTimeout bounds one streaming attempt (litellm_params.stream_timeout); 0 =
+	// Timeout.
+	StreamTimeout time.Duration
 
 	// AWS and Google credentials, for the bedrock/, vertex_ai/ and gemini/ providers.
 	AWSRegion          string

@@ -4,6 +4,7 @@ package translate
 // documented OpenAI-compatible endpoints; api_base in config.yaml overrides them.
 var registry = map[string]*Spec{
 	"openai":       openAICompatible("openai", "https://api.openai.com/v1", true, ChatCompletions, Completions, Embeddings),
+	"anthropic":    anthropicSpec,
 	"azure":        {Name: "azure", KeyRequired: true, Endpoints: []Endpoint{ChatCompletions, Completions, Embeddings}, Translator: openAI{azure: true}},
 	"ollama":       ollamaSpec("ollama"),
 	"ollama_chat":  ollamaSpec("ollama_chat"),

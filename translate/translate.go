@@ -45,6 +45,30 @@ type Target struct {
 	APIVersion   string
 	Organization string
 	ExtraHeaders map[string]string
+	// AWS is what bedrock/ deployments sign requests with; nil for other providers.
+	AWS *AWSCredentials
+	// Google is where vertex_ai/ deployments send requests and the token they send; nil
+	// for other providers.
+	Google *GoogleCredentials
+}
+
+// AWSCredentials are the AWS access key and region a bedrock/ deployment signs its
+// requests with (SigV4), resolved by config from aws_* settings or the AWS_* environment.
+type AWSCredentials struct {
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string // temporary credentials only
+}
+
+// GoogleCredentials are a vertex_ai/ deployment's project and location (vertex_project,
+// vertex_location) and a current OAuth2 access token for its service account
+// (vertex_credentials). The caller keeps the token fresh with a caching token source;
+// translation never fetches one, so it stays free of network calls.
+type GoogleCredentials struct {
+	Project     string
+	Location    string // "" means us-central1, LiteLLM's default
+	AccessToken string
 }
 
 // Header is one header to set on the upstream request.

@@ -1,0 +1,398 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// anthropicMaxEvent bounds one server-sent event (its data lines together). Anthropic's
+// events are small deltas; a longer one means a broken upstream, and the bound keeps a
+// stream's memory constant however the upstream misbehaves.
+const anthropicMaxEvent = 1 << 20
+
+// Kinds of content block, as the stream needs to tell them apart.
+const (
+	anthBlockOther    = iota // server tool results and types added later: not forwarded
+	anthBlockText            // text deltas become delta.content
+	anthBlockTool            // a client tool call: delta.tool_calls
+	anthBlockJSON            // the response_format tool: its input is the content
+	anthBlockThinking        // thinking deltas become delta.reasoning_content
+)
+
+type anthStreamBlock struct {
+	kind    int
+	tool    int  // the OpenAI tool_calls index of a client tool call
+	hasArgs bool // some input JSON was forwarded
+}
+
+// anthropicStream turns an Anthropic event stream
+// (https://docs.anthropic.com/en/api/messages-streaming) into OpenAI chat.completion.chunk
+// events (https://platform.openai.com/docs/api-reference/chat-streaming) as it arrives.
+// It keeps only the current unfinished line and event, so memory stays bounded by
+// anthropicMaxEvent whatever the stream's length, and each event is forwarded as soon as
+// its terminating blank line arrives.
+//
+// The output always ends with "data: [DONE]": after message_stop normally, after an
+// OpenAI-style error event when Anthropic sends an error event, an event cannot be read,
+// or the stream ends before message_stop.
+type anthropicStream struct {
+	tr           anthropicTranslator
+	includeUsage bool
+
+	line    []byte // the current line, until its newline arrives
+	data    []byte // the current event's data lines
+	hasData bool
+
+	head    []byte // `data: {"id":...,"model":...` shared by every chunk
+	started bool
+	blocks  map[int]*anthStreamBlock
+	tools   int
+	id      string
+	model   string
+	ended   bool // finish_reason sent
+	done    bool // [DONE] sent
+	usage   Usage
+	ev      anthropicEvent
+}
+
+// newAnthropicStream starts a stream translation. includeUsage says whether the client
+// gets the final usage chunk (stream_options.include_usage); Usage() is kept either way.
+func newAnthropicStream(tr anthropicTranslator, includeUsage bool) *anthropicStream {
+	return &anthropicStream{tr: tr, includeUsage: includeUsage, blocks: make(map[int]*anthStreamBlock, 2)}
+}
+
+// Usage is the usage reported so far: message_start's input counts and the latest
+// cumulative counts of message_delta.
+func (s *anthropicStream) Usage() Usage { return s.usage }
+
+// Next translates chunk. Its error is always nil: every failure of the upstream stream is
+// something the client must see, so it is written into the output as an error event.
+func (s *anthropicStream) Next(chunk []byte, end bool) ([]byte, error) {
+	var out []byte
+	if bytes.IndexByte(chunk, '\n') >= 0 {
+		// Each event becomes about one chunk of similar size plus the shared head.
+		out = make([]byte, 0, 2*len(chunk)+256)
+	}
+	for len(chunk) > 0 && !s.done {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			s.line = append(s.line, chunk...)
+			if len(s.line)+len(s.data) > anthropicMaxEvent {
+				out = s.fail(out, "Anthropic sent a stream event larger than tollgate accepts")
+			}
+			break
+		}
+		line := chunk[:i]
+		chunk = chunk[i+1:]
+		if len(s.line) > 0 {
+			s.line = append(s.line, line...)
+			line = s.line
+		}
+		out = s.readLine(out, line)
+		s.line = s.line[:0]
+	}
+	if end && !s.done {
+		if len(s.line) > 0 {
+			out = s.readLine(out, s.line)
+			s.line = s.line[:0]
+		}
+		// An event the stream ended without its blank line is used when it is whole; a
+		// cut one is dropped and reported as the cut below.
+		out = s.dispatchEvent(out, true)
+		if !s.done {
+			out = s.fail(out, "the Anthropic stream ended before the message was complete; retry the request")
+		}
+	}
+	return out, nil
+}
+
+// readLine handles one line of the event stream format: a field, a comment, or the blank
+// line that dispatches the event.
+func (s *anthropicStream) readLine(out, line []byte) []byte {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if len(line) == 0 {
+		return s.dispatch(out)
+	}
+	name, value, _ := bytes.Cut(line, []byte{':'})
+	if string(name) != "data" {
+		return out // comments (":..."), "event" (the data repeats it as "type"), "id", "retry"
+	}
+	value = bytes.TrimPrefix(value, []byte{' '})
+	if s.hasData {
+		s.data = append(s.data, '\n')
+	}
+	s.data = append(s.data, value...)
+	s.hasData = true
+	if len(s.data) > anthropicMaxEvent {
+		return s.fail(out, "Anthropic sent a stream event larger than tollgate accepts")
+	}
+	return out
+}
+
+// dispatch translates the event whose data has been collected.
+func (s *anthropicStream) dispatch(out []byte) []byte { return s.dispatchEvent(out, false) }
+
+func (s *anthropicStream) dispatchEvent(out []byte, atEnd bool) []byte {
+	if !s.hasData || s.done {
+		return out
+	}
+	s.hasData = false
+	s.ev = anthropicEvent{}
+	err := json.Unmarshal(s.data, &s.ev)
+	s.data = s.data[:0]
+	switch {
+	case err != nil && atEnd:
+		return out
+	case err != nil:
+		return s.fail(out, "Anthropic sent a stream event tollgate could not read")
+	}
+	ev := &s.ev
+	switch ev.Type {
+	case "message_start":
+		if ev.Message != nil {
+			s.id, s.model = ev.Message.ID, ev.Message.Model
+			s.usage = anthropicUsageOf(ev.Message.Usage, s.usage)
+		}
+		out = s.start(out)
+	case "content_block_start":
+		out = s.blockStart(s.start(out), ev)
+	case "content_block_delta":
+		out = s.blockDelta(s.start(out), ev)
+	case "content_block_stop":
+		if b := s.blocks[ev.Index]; b != nil && b.kind == anthBlockTool && !b.hasArgs {
+			// A tool called without arguments: OpenAI clients parse the arguments, and an
+			// empty string is not JSON.
+			out = s.toolArgs(out, b.tool, "{}")
+		}
+	case "message_delta":
+		if ev.Usage != nil {
+			s.usage = anthropicUsageOf(*ev.Usage, s.usage)
+		}
+		if ev.Delta != nil && ev.Delta.StopReason != "" {
+			out = s.finish(s.start(out), ev.Delta.StopReason)
+		}
+	case "message_stop":
+		out = s.finish(s.start(out), "end_turn")
+		if s.includeUsage {
+			out = s.usageChunk(out)
+		}
+		out = append(out, "data: [DONE]\n\n"...)
+		s.done = true
+	case "error":
+		eb := anthropicErrorBody{Type: "api_error", Message: "Anthropic reported an error in the stream"}
+		if ev.Error != nil && ev.Error.Message != "" {
+			eb = *ev.Error
+		}
+		out = append(out, StreamError(anthropicAPIError(anthropicErrorStatus(eb.Type), eb))...)
+		s.done = true
+	}
+	// ping, and event types added later, carry nothing for the client.
+	return out
+}
+
+// start emits the first chunk, which announces the assistant role, once.
+func (s *anthropicStream) start(out []byte) []byte {
+	if s.started {
+		return out
+	}
+	s.started = true
+	s.head = append(s.head, `data: {"id":`...)
+	s.head = anthAppendString(s.head, s.id)
+	s.head = append(s.head, `,"object":"chat.completion.chunk","created":`...)
+	s.head = strconv.AppendInt(s.head, s.tr.created(), 10)
+	s.head = append(s.head, `,"model":`...)
+	s.head = anthAppendString(s.head, s.model)
+	return s.chunk(out, `{"role":"assistant","content":""}`, "")
+}
+
+func (s *anthropicStream) blockStart(out []byte, ev *anthropicEvent) []byte {
+	cb := ev.ContentBlock
+	if cb == nil {
+		return out
+	}
+	b := &anthStreamBlock{}
+	s.blocks[ev.Index] = b
+	switch cb.Type {
+	case "text":
+		b.kind = anthBlockText
+		if cb.Text != "" {
+			out = s.deltaString(out, `{"content":`, cb.Text, `}`)
+		}
+	case "tool_use":
+		if cb.Name == anthropicJSONTool {
+			b.kind = anthBlockJSON
+			return out
+		}
+		b.kind, b.tool = anthBlockTool, s.tools
+		s.tools++
+		out = append(s.open(out), `{"tool_calls":[{"index":`...)
+		out = strconv.AppendInt(out, int64(b.tool), 10)
+		out = append(out, `,"id":`...)
+		out = anthAppendString(out, cb.ID)
+		out = append(out, `,"type":"function","function":{"name":`...)
+		out = anthAppendString(out, cb.Name)
+		out = s.close(append(out, `,"arguments":""}}]}`...), "")
+	case "thinking":
+		b.kind = anthBlockThinking
+	case "redacted_thinking":
+		out = s.deltaString(out, `{"thinking_blocks":[{"type":"redacted_thinking","data":`, cb.Data, `}]}`)
+	}
+	return out
+}
+
+func (s *anthropicStream) blockDelta(out []byte, ev *anthropicEvent) []byte {
+	d := ev.Delta
+	if d == nil {
+		return out
+	}
+	b := s.blocks[ev.Index]
+	switch d.Type {
+	case "text_delta":
+		if d.Text != "" {
+			out = s.deltaString(out, `{"content":`, d.Text, `}`)
+		}
+	case "input_json_delta":
+		if b == nil || d.PartialJSON == "" {
+			return out
+		}
+		switch b.kind {
+		case anthBlockTool:
+			b.hasArgs = true
+			out = s.toolArgs(out, b.tool, d.PartialJSON)
+		case anthBlockJSON:
+			out = s.deltaString(out, `{"content":`, d.PartialJSON, `}`)
+		}
+	case "thinking_delta":
+		if d.Thinking != "" {
+			out = s.deltaString(out, `{"reasoning_content":`, d.Thinking, `}`)
+		}
+	case "signature_delta":
+		// LiteLLM's shape: the signature arrives as a thinking block of its own, which a
+		// client joins with the reasoning_content it received to replay the turn.
+		out = s.deltaString(out, `{"thinking_blocks":[{"type":"thinking","thinking":"","signature":`, d.Signature, `}]}`)
+	}
+	return out
+}
+
+func (s *anthropicStream) toolArgs(out []byte, tool int, args string) []byte {
+	out = append(s.open(out), `{"tool_calls":[{"index":`...)
+	out = strconv.AppendInt(out, int64(tool), 10)
+	out = append(out, `,"function":{"arguments":`...)
+	out = anthAppendString(out, args)
+	return s.close(append(out, `}}]}`...), "")
+}
+
+// finish emits the finish_reason chunk once.
+func (s *anthropicStream) finish(out []byte, stopReason string) []byte {
+	if s.ended {
+		return out
+	}
+	s.ended = true
+	jsonMode := false
+	for _, b := range s.blocks {
+		jsonMode = jsonMode || b.kind == anthBlockJSON
+	}
+	return s.chunk(out, `{}`, anthropicFinishReason(stopReason, jsonMode))
+}
+
+// usageChunk is OpenAI's last chunk for stream_options.include_usage: no choices, usage.
+func (s *anthropicStream) usageChunk(out []byte) []byte {
+	u, err := json.Marshal(anthChatUsageOf(s.usage))
+	if err != nil {
+		return out // integers only: cannot fail
+	}
+	out = append(out, s.head...)
+	out = append(out, `,"choices":[],"usage":`...)
+	out = append(out, u...)
+	return append(out, "}\n\n"...)
+}
+
+// deltaString emits a chunk whose delta is prefix + the JSON string str + suffix.
+func (s *anthropicStream) deltaString(out []byte, prefix, str, suffix string) []byte {
+	out = append(s.open(out), prefix...)
+	out = anthAppendString(out, str)
+	return s.close(append(out, suffix...), "")
+}
+
+// chunk emits a chunk with the given delta JSON and finish_reason ("" is null).
+func (s *anthropicStream) chunk(out []byte, delta, finish string) []byte {
+	return s.close(append(s.open(out), delta...), finish)
+}
+
+// open starts a chunk, up to where its delta goes.
+func (s *anthropicStream) open(out []byte) []byte {
+	out = append(out, s.head...)
+	return append(out, `,"choices":[{"index":0,"delta":`...)
+}
+
+// close ends a chunk after its delta, with finish_reason ("" is null).
+func (s *anthropicStream) close(out []byte, finish string) []byte {
+	out = append(out, `,"finish_reason":`...)
+	if finish == "" {
+		out = append(out, "null"...)
+	} else {
+		out = anthAppendString(out, finish)
+	}
+	return append(out, "}]}\n\n"...)
+}
+
+// fail ends the client's stream with an error event and [DONE].
+func (s *anthropicStream) fail(out []byte, msg string) []byte {
+	s.done = true
+	s.line, s.data = nil, nil
+	return append(out, StreamError(&APIError{Status: 502, Type: "api_error", Code: "stream_interrupted", Message: msg})...)
+}
+
+// anthAppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does; U+2028 and U+2029 are escaped so the output is also valid
+// JavaScript.
+func anthAppendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
