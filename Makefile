@@ -1,0 +1,53 @@
+# tollgate's front door: `make run` starts a working gateway, `make test` runs every test.
+GO        ?= go
+BIN       := bin/tollgate
+LISTEN    ?= 127.0.0.1:4000
+FUZZTIME  ?= 3s
+
+# The master key `make run` uses unless you set your own.
+export LITELLM_MASTER_KEY ?= sk-tollgate-dev
+
+# With OPENAI_API_KEY set, `make run` fronts real OpenAI models; without it, every alias is
+# served by the built-in fake OpenAI-compatible provider.
+ifdef OPENAI_API_KEY
+RUN_CONFIG ?= deploy/examples/openai.yaml
+RUN_FLAGS  ?=
+else
+RUN_CONFIG ?= deploy/examples/fake.yaml
+RUN_FLAGS  ?= --fake-provider 127.0.0.1:4010
+endif
+
+.PHONY: help build run test fuzz bench check envoy
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+
+build: ## build bin/tollgate
+	$(GO) build -o $(BIN) ./cmd/tollgate
+
+run: build ## run the gateway on http://$(LISTEN) (Envoy emulator + tollgate in one process)
+	$(BIN) dev --config $(RUN_CONFIG) --listen $(LISTEN) $(RUN_FLAGS)
+
+test: build ## run every test (unit, integration, end to end) and a short fuzz of each parser
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: ## run each fuzz target for FUZZTIME (default 3s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg > /tmp/tollgate-fuzz.log 2>&1 || { cat /tmp/tollgate-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+bench: ## run the benchmarks (numbers go in BENCHMARKS.md)
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+check: ## gofmt, go vet and the config check of the example config
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run ./cmd/tollgate check --config deploy/examples/fake.yaml --envoy envoy/envoy.yaml
+
+envoy: build ## re-render envoy/envoy.yaml from deploy/examples/fake.yaml
+	$(BIN) envoy --config deploy/examples/fake.yaml > envoy/envoy.yaml

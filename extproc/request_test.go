@@ -1,0 +1,112 @@
+package extproc
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseRequest(t *testing.T) {
+	cases := []struct {
+		body    string
+		want    requestFields
+		wantErr string
+	}{
+		{body: `{"model":"gpt-5.5"}`, want: requestFields{Model: "gpt-5.5"}},
+		{body: " {\n\t\"messages\": [{\"role\":\"user\",\"content\":\"{\\\"model\\\":\\\"x\\\"}\"}],\r\n \"model\" : \"a\" , \"stream\" : true } ",
+			want: requestFields{Model: "a", Stream: true}},
+		{body: `{"metadata":{"model":"nested"},"stream":false}`, want: requestFields{}},
+		{body: `{"model":"first","model":"last"}`, want: requestFields{Model: "last"}},
+		{body: `{"model":"gpt\u002d5.5","stream":null}`, want: requestFields{Model: "gpt-5.5"}},
+		{body: `{"mod\u0065l":"escaped-key"}`, want: requestFields{Model: "escaped-key"}},
+		{body: `{"Model":"case matters"}`, want: requestFields{}},
+		{body: `{"model":null}`, want: requestFields{}},
+		{body: `{}`, want: requestFields{}},
+		{body: ``, wantErr: "request body is not valid JSON: unexpected end of JSON input (at byte offset 0)"},
+		{body: `{"model":"a",}`, wantErr: "request body is not valid JSON: invalid character '}' looking for beginning of object key string (at byte offset 14)"},
+		{body: `{"model":"a"} {}`, wantErr: "request body is not valid JSON: invalid character '{' after top-level value (at byte offset 15)"},
+		{body: `"gpt-5.5"`, wantErr: "request body must be a JSON object, not string"},
+		{body: `{"model":["a"]}`, wantErr: `"model" must be a string, not array`},
+		{body: `{"model":true}`, wantErr: `"model" must be a string, not bool`},
+		{body: `{"stream":"yes"}`, wantErr: `"stream" must be a boolean, not string`},
+		{body: `{"stream":1}`, wantErr: `"stream" must be a boolean, not number`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.body, func(t *testing.T) {
+			got, err := parseRequest([]byte(tc.body))
+			gotErr := ""
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if gotErr != tc.wantErr {
+				t.Fatalf("error = %q, want %q", gotErr, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" && err == nil {
+				t.Errorf("fields (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// FuzzParseRequest checks parseRequest against encoding/json: it accepts exactly the
+// valid JSON objects and reads the same "model" and "stream" from them.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"gpt-5.5","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+		`{"a":{"b":[1,2,{"c":"\"}"}]},"model":"x\ty"}`, `[]`, `{"model":1}`, `{"stream":null}`, ` { } `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := parseRequest(body)
+		var members map[string]json.RawMessage
+		if json.Unmarshal(body, &members) != nil || members == nil {
+			if err == nil {
+				t.Fatalf("parseRequest accepted %q, which is not a JSON object", body)
+			}
+			return
+		}
+		var want requestFields
+		modelOK := members["model"] == nil || json.Unmarshal(members["model"], &want.Model) == nil
+		streamOK := members["stream"] == nil || json.Unmarshal(members["stream"], &want.Stream) == nil
+		if !modelOK || !streamOK {
+			if err == nil {
+				t.Fatalf("parseRequest accepted %q: model or stream has the wrong type", body)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("parseRequest(%q): %v", body, err)
+		}
+		if got != want {
+			t.Fatalf("parseRequest(%q) = %+v, encoding/json reads %+v", body, got, want)
+		}
+	})
+}
+
+// BenchmarkParseRequest compares parseRequest with decoding the same two fields through
+// encoding/json.
+func BenchmarkParseRequest(b *testing.B) {
+	body := []byte(benchRequest)
+	b.Run("parseRequest", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseRequest(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var f struct {
+				Model  string `json:"model"`
+				Stream bool   `json:"stream"`
+			}
+			if err := json.Unmarshal(body, &f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
