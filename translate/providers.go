@@ -5,6 +5,7 @@ package translate
 var registry = map[string]*Spec{
 	"openai":       openAICompatible("openai", "https://api.openai.com/v1", true, ChatCompletions, Completions, Embeddings),
 	"anthropic":    anthropicSpec,
+	"bedrock":      bedrockSpec,
 	"azure":        {Name: "azure", KeyRequired: true, Endpoints: []Endpoint{ChatCompletions, Completions, Embeddings}, Translator: openAI{azure: true}},
 	"ollama":       ollamaSpec("ollama"),
 	"ollama_chat":  ollamaSpec("ollama_chat"),

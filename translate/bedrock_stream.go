@@ -1,0 +1,379 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+)
+
+// bedrockMaxFrame bounds one event stream frame. ConverseStream frames carry small
+// deltas; a longer one means a broken upstream, and the bound keeps a stream's memory
+// constant however the upstream misbehaves.
+const bedrockMaxFrame = 1 << 20
+
+// bedrockMinFrame is a frame with neither headers nor payload: the 12-byte prelude (two
+// lengths and their CRC) and the 4-byte message CRC.
+const bedrockMinFrame = 16
+
+// Kinds of content block, as the stream needs to tell them apart.
+const (
+	bedrockBlockTool = iota + 1 // a client tool call: delta.tool_calls
+	bedrockBlockJSON            // the response_format tool: its input is the content
+)
+
+type bedrockStreamBlock struct {
+	kind    int
+	tool    int  // the OpenAI tool_calls index of a client tool call
+	hasArgs bool // some input JSON was forwarded
+}
+
+// bedrockStream turns a ConverseStream response, a sequence of
+// application/vnd.amazon.eventstream frames
+// (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html),
+// into OpenAI chat.completion.chunk events
+// (https://platform.openai.com/docs/api-reference/chat-streaming) as it arrives. A frame
+// split across chunks waits for its remaining bytes (the prelude's total length says how
+// many); each complete frame is decoded, CRCs checked, by the AWS SDK's eventstream
+// decoder and forwarded at once. Memory stays bounded by bedrockMaxFrame.
+//
+// The output always ends with "data: [DONE]": after messageStop and metadata normally,
+// after an OpenAI-style error event when Bedrock sends an exception, a frame cannot be
+// read, or the stream ends early.
+type bedrockStream struct {
+	tr           bedrockTranslator
+	includeUsage bool
+
+	dec     *eventstream.Decoder
+	rd      bytes.Reader
+	payload []byte // the decoder's payload buffer, reused frame to frame
+	carry   []byte // the start of a frame whose end has not arrived
+
+	head    []byte // `data: {"id":...,"model":...` shared by every chunk
+	started bool
+	blocks  map[int]*bedrockStreamBlock
+	tools   int
+	stopped bool // messageStop seen, finish_reason sent
+	gotMeta bool // metadata seen
+	done    bool // [DONE] sent
+	usage   Usage
+	ev      bedrockStreamEvent
+}
+
+// newBedrockStream starts a stream translation. includeUsage says whether the client
+// gets the final usage chunk (stream_options.include_usage); Usage() is kept either way.
+func newBedrockStream(tr bedrockTranslator, includeUsage bool) *bedrockStream {
+	return &bedrockStream{tr: tr, includeUsage: includeUsage, dec: eventstream.NewDecoder(),
+		blocks: make(map[int]*bedrockStreamBlock, 2)}
+}
+
+// Usage is the usage of the stream's metadata event, once it has arrived.
+func (s *bedrockStream) Usage() Usage { return s.usage }
+
+// Next translates chunk. Its error is always nil: every failure of the upstream stream is
+// something the client must see, so it is written into the output as an error event.
+func (s *bedrockStream) Next(chunk []byte, end bool) ([]byte, error) {
+	if s.done {
+		return nil, nil
+	}
+	var out []byte
+	data := chunk
+	if len(s.carry) > 0 {
+		s.carry = append(s.carry, chunk...)
+		data = s.carry
+	}
+	for !s.done && len(data) >= 4 {
+		n := binary.BigEndian.Uint32(data)
+		if n < bedrockMinFrame || n > bedrockMaxFrame {
+			out = s.fail(out, "Bedrock sent a stream frame tollgate could not read")
+			break
+		}
+		if uint32(len(data)) < n {
+			break
+		}
+		out = s.frame(out, data[:n])
+		data = data[n:]
+	}
+	if s.done {
+		s.carry = nil
+		return out, nil
+	}
+	// data may be the tail of carry itself: append moves it to the front safely.
+	s.carry = append(s.carry[:0], data...)
+	if end {
+		out = s.fail(out, "the Bedrock stream ended before the message was complete; retry the request")
+	}
+	return out, nil
+}
+
+// frame decodes one complete frame and translates it by its message type.
+func (s *bedrockStream) frame(out, b []byte) []byte {
+	s.rd.Reset(b)
+	msg, err := s.dec.Decode(&s.rd, s.payload[:0])
+	if err != nil {
+		return s.fail(out, "Bedrock sent a stream frame tollgate could not read")
+	}
+	s.payload = msg.Payload
+	switch bedrockHeader(msg.Headers, ":message-type") {
+	case "event":
+		return s.event(out, bedrockHeader(msg.Headers, ":event-type"), msg.Payload)
+	case "exception":
+		var body struct {
+			Message string `json:"message"`
+		}
+		json.Unmarshal(msg.Payload, &body) // a payload that is not JSON leaves the message empty
+		return s.exception(out, bedrockHeader(msg.Headers, ":exception-type"), body.Message)
+	case "error":
+		return s.exception(out, bedrockHeader(msg.Headers, ":error-code"), bedrockHeader(msg.Headers, ":error-message"))
+	case "":
+		return s.fail(out, "Bedrock sent a stream frame without a message type")
+	}
+	return out // message types added later carry nothing for the client
+}
+
+func bedrockHeader(hs eventstream.Headers, name string) string {
+	if v, ok := hs.Get(name).(eventstream.StringValue); ok {
+		return string(v)
+	}
+	return ""
+}
+
+// event translates one ConverseStream event.
+func (s *bedrockStream) event(out []byte, typ string, payload []byte) []byte {
+	s.ev = bedrockStreamEvent{}
+	if err := json.Unmarshal(payload, &s.ev); err != nil {
+		return s.fail(out, "Bedrock sent a stream event tollgate could not read")
+	}
+	switch typ {
+	case "messageStart":
+		out = s.start(out)
+	case "contentBlockStart":
+		out = s.blockStart(s.start(out))
+	case "contentBlockDelta":
+		out = s.blockDelta(s.start(out))
+	case "contentBlockStop":
+		if b := s.blocks[s.ev.ContentBlockIndex]; b != nil && b.kind == bedrockBlockTool && !b.hasArgs {
+			// A tool called without arguments: OpenAI clients parse the arguments, and an
+			// empty string is not JSON.
+			out = s.toolArgs(out, b.tool, "{}")
+		}
+	case "messageStop":
+		if !s.stopped {
+			s.stopped = true
+			out = s.finish(s.start(out), s.ev.StopReason)
+		}
+		out = s.complete(out)
+	case "metadata":
+		if s.ev.Usage != nil {
+			s.usage = bedrockUsageOf(s.ev.Usage)
+		}
+		s.gotMeta = true
+		out = s.complete(out)
+	}
+	// Event types added later carry nothing for the client.
+	return out
+}
+
+// complete ends the client's stream once both messageStop (the finish reason) and
+// metadata (the usage) have arrived; Bedrock sends them in that order.
+func (s *bedrockStream) complete(out []byte) []byte {
+	if !s.stopped || !s.gotMeta {
+		return out
+	}
+	if s.includeUsage {
+		out = s.usageChunk(out)
+	}
+	s.done = true
+	return append(out, "data: [DONE]\n\n"...)
+}
+
+// exception ends the client's stream with Bedrock's error, mapped as an error response
+// with the exception's documented status would be.
+func (s *bedrockStream) exception(out []byte, name, msg string) []byte {
+	if msg == "" {
+		msg = "Amazon Bedrock reported " + bedrockOr(name, "an error") + " in the stream"
+	}
+	s.done = true
+	return append(out, StreamError(bedrockAPIError(bedrockExceptionStatus(name), name, msg))...)
+}
+
+// start emits the first chunk, which announces the assistant role, once. Converse
+// responses carry no ID and no model name; the ID is tollgate's own.
+func (s *bedrockStream) start(out []byte) []byte {
+	if s.started {
+		return out
+	}
+	s.started = true
+	s.head = append(s.head, `data: {"id":`...)
+	s.head = bedrockAppendString(s.head, s.tr.completionID())
+	s.head = append(s.head, `,"object":"chat.completion.chunk","created":`...)
+	s.head = strconv.AppendInt(s.head, s.tr.clock().Unix(), 10)
+	s.head = append(s.head, `,"model":""`...)
+	return s.chunk(out, `{"role":"assistant","content":""}`, "")
+}
+
+func (s *bedrockStream) blockStart(out []byte) []byte {
+	st := s.ev.Start
+	if st == nil || st.ToolUse == nil {
+		return out
+	}
+	b := &bedrockStreamBlock{}
+	s.blocks[s.ev.ContentBlockIndex] = b
+	if st.ToolUse.Name == bedrockJSONTool {
+		b.kind = bedrockBlockJSON
+		return out
+	}
+	b.kind, b.tool = bedrockBlockTool, s.tools
+	s.tools++
+	d := append(make([]byte, 0, 96), `{"tool_calls":[{"index":`...)
+	d = strconv.AppendInt(d, int64(b.tool), 10)
+	d = append(d, `,"id":`...)
+	d = bedrockAppendString(d, st.ToolUse.ToolUseID)
+	d = append(d, `,"type":"function","function":{"name":`...)
+	d = bedrockAppendString(d, st.ToolUse.Name)
+	d = append(d, `,"arguments":""}}]}`...)
+	return s.chunk(out, string(d), "")
+}
+
+func (s *bedrockStream) blockDelta(out []byte) []byte {
+	d := s.ev.Delta
+	if d == nil {
+		return out
+	}
+	switch {
+	case d.Text != nil:
+		if *d.Text != "" {
+			out = s.deltaString(out, `{"content":`, *d.Text, `}`)
+		}
+	case d.ToolUse != nil:
+		b := s.blocks[s.ev.ContentBlockIndex]
+		if b == nil || d.ToolUse.Input == "" {
+			return out
+		}
+		switch b.kind {
+		case bedrockBlockTool:
+			b.hasArgs = true
+			out = s.toolArgs(out, b.tool, d.ToolUse.Input)
+		case bedrockBlockJSON:
+			out = s.deltaString(out, `{"content":`, d.ToolUse.Input, `}`)
+		}
+	case d.ReasoningContent != nil:
+		rc := d.ReasoningContent
+		if rc.Text != "" {
+			out = s.deltaString(out, `{"reasoning_content":`, rc.Text, `}`)
+		}
+		if rc.Signature != "" {
+			// LiteLLM's shape: the signature arrives as a thinking block of its own, which
+			// a client joins with the reasoning_content it received to replay the turn.
+			out = s.deltaString(out, `{"thinking_blocks":[{"type":"thinking","thinking":"","signature":`, rc.Signature, `}]}`)
+		}
+		if rc.RedactedContent != "" {
+			out = s.deltaString(out, `{"thinking_blocks":[{"type":"redacted_thinking","data":`, rc.RedactedContent, `}]}`)
+		}
+	}
+	return out
+}
+
+func (s *bedrockStream) toolArgs(out []byte, tool int, args string) []byte {
+	d := append(make([]byte, 0, 48+len(args)), `{"tool_calls":[{"index":`...)
+	d = strconv.AppendInt(d, int64(tool), 10)
+	d = append(d, `,"function":{"arguments":`...)
+	d = bedrockAppendString(d, args)
+	d = append(d, `}}]}`...)
+	return s.chunk(out, string(d), "")
+}
+
+// finish emits the finish_reason chunk.
+func (s *bedrockStream) finish(out []byte, stopReason string) []byte {
+	jsonMode := false
+	for _, b := range s.blocks {
+		jsonMode = jsonMode || b.kind == bedrockBlockJSON
+	}
+	return s.chunk(out, `{}`, bedrockFinishReason(stopReason, jsonMode))
+}
+
+// usageChunk is OpenAI's last chunk for stream_options.include_usage: no choices, usage.
+func (s *bedrockStream) usageChunk(out []byte) []byte {
+	u, err := json.Marshal(bedrockChatUsageOf(s.usage))
+	if err != nil {
+		return out // integers only: cannot fail
+	}
+	out = append(out, s.head...)
+	out = append(out, `,"choices":[],"usage":`...)
+	out = append(out, u...)
+	return append(out, "}\n\n"...)
+}
+
+// deltaString emits a chunk whose delta is open + the JSON string str + close.
+func (s *bedrockStream) deltaString(out []byte, open, str, close string) []byte {
+	out = append(out, s.head...)
+	out = append(out, `,"choices":[{"index":0,"delta":`...)
+	out = append(out, open...)
+	out = bedrockAppendString(out, str)
+	out = append(out, close...)
+	return append(out, `,"finish_reason":null}]}`+"\n\n"...)
+}
+
+// chunk emits a chunk with the given delta JSON and finish_reason ("" is null).
+func (s *bedrockStream) chunk(out []byte, delta, finish string) []byte {
+	out = append(out, s.head...)
+	out = append(out, `,"choices":[{"index":0,"delta":`...)
+	out = append(out, delta...)
+	out = append(out, `,"finish_reason":`...)
+	if finish == "" {
+		out = append(out, "null"...)
+	} else {
+		out = bedrockAppendString(out, finish)
+	}
+	return append(out, "}]}\n\n"...)
+}
+
+// fail ends the client's stream with an error event and [DONE].
+func (s *bedrockStream) fail(out []byte, msg string) []byte {
+	s.done = true
+	s.carry = nil
+	return append(out, StreamError(&APIError{Status: 502, Type: "api_error", Code: "stream_interrupted", Message: msg})...)
+}
+
+// bedrockAppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does; U+2028 and U+2029 are escaped so the output is also valid
+// JavaScript.
+func bedrockAppendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
