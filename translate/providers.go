@@ -10,6 +10,8 @@ var registry = map[string]*Spec{
 	"ollama":       ollamaSpec("ollama"),
 	"ollama_chat":  ollamaSpec("ollama_chat"),
 	"hosted_vllm":  openAICompatible("hosted_vllm", "", false, ChatCompletions, Completions, Embeddings),
+	"gemini":       geminiSpec,
+	"vertex_ai":    vertexSpec,
 	"groq":         openAICompatible("groq", "https://api.groq.com/openai/v1", true, ChatCompletions),
 	"mistral":      openAICompatible("mistral", "https://api.mistral.ai/v1", true, ChatCompletions, Embeddings),
 	"deepseek":     openAICompatible("deepseek", "https://api.deepseek.com/v1", true, ChatCompletions),
