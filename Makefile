@@ -4,8 +4,10 @@ BIN       := bin/tollgate
 LISTEN    ?= 127.0.0.1:4000
 FUZZTIME  ?= 3s
 
-# The master key `make run` uses unless you set your own.
+# The master key and the local stores `make run` uses unless you set your own.
 export LITELLM_MASTER_KEY ?= sk-tollgate-dev
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export REDIS_URL ?= redis://127.0.0.1:6379/0
 
 # With OPENAI_API_KEY set, `make run` fronts real OpenAI models; without it, every alias is
 # served by the built-in fake OpenAI-compatible provider.
@@ -25,10 +27,12 @@ help: ## list the targets
 build: ## build bin/tollgate
 	$(GO) build -o $(BIN) ./cmd/tollgate
 
-run: build ## run the gateway on http://$(LISTEN) (Envoy emulator + tollgate in one process)
+run: build ## run the gateway on http://$(LISTEN) (Envoy emulator + tollgate, local Redis and Postgres)
+	scripts/services.sh
 	$(BIN) dev --config $(RUN_CONFIG) --listen $(LISTEN) $(RUN_FLAGS)
 
 test: build ## run every test (unit, integration, end to end) and a short fuzz of each parser
+	scripts/services.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz

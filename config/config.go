@@ -88,14 +88,21 @@ type Deployment struct {
 	// Timeout.
 	StreamTimeout time.Duration
 
-	// AWS and Google credentials, for the bedrock/, vertex_ai/ and gemini/ providers.
+	// AWS credentials of bedrock/ deployments: aws_region_name, aws_access_key_id,
+	// aws_secret_access_key and aws_session_token, or the AWS_* environment when
+	// litellm_params leaves them out (see finishBedrock). Their APIBase defaults to the
+	// region's Bedrock Runtime endpoint.
 	AWSRegion          string
 	AWSAccessKeyID     Secret
 	AWSSecretAccessKey Secret
 	AWSSessionToken    Secret
-	VertexProject      string
-	VertexLocation     string
-	VertexCredentials  Secret
+	// Vertex AI settings of vertex_ai/ deployments: vertex_project, vertex_location
+	// (default us-central1) and the service-account key's JSON, read from the file
+	// vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS names when it is not the JSON
+	// itself (see finishVertex). Their APIBase defaults to the location's endpoint.
+	VertexProject     string
+	VertexLocation    string
+	VertexCredentials Secret
 
 	// InputCostPerToken and OutputCostPerToken override the built-in price (USD).
 	InputCostPerToken, OutputCostPerToken *float64

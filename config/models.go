@@ -158,11 +158,14 @@ func (d *decoder) finishDeployment(dr *draft) {
 	case spec == nil:
 	case spec.DefaultBase != "":
 		dep.APIBase = spec.DefaultBase
+	case provider == "bedrock" || provider == "vertex_ai":
+		// Derived from the region or location by finishCloud.
 	case dr.apiBase != nil:
 		d.errorf(dr.apiBase, basePath, "is empty; provider %s has no default, so it is required", provider)
 	default:
 		d.errorf(dr.params, basePath, "required for provider %s", provider)
 	}
+	d.finishCloud(dr, params)
 
 	if dep.InputCostPerToken == nil {
 		dep.InputCostPerToken = dr.infoInputCost

@@ -103,7 +103,7 @@ func benchChatCompletion(b *testing.B, server string) {
 // BenchmarkChatCompletionNoGRPC is the same request through the processors without
 // gRPC: tollgate's own share of the work.
 func BenchmarkChatCompletionNoGRPC(b *testing.B) {
-	s, err := New(testConfig(), NewMasterKey(masterKey), nil)
+	s, err := New(testConfig(), Deps{Auth: NewMasterKey(masterKey)}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -172,7 +172,7 @@ const (
 // serveBench serves on sock, says "ready" on stdout once it listens, and runs until
 // killed.
 func serveBench(sock, server string) error {
-	s, err := New(testConfig(), NewMasterKey(masterKey), nil)
+	s, err := New(testConfig(), Deps{Auth: NewMasterKey(masterKey)}, nil)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,13 @@ func (f *fakeAuth) Authenticate(ctx context.Context, key string) (*Principal, er
 // startServer serves a Server for cfg on a unix socket and returns a client of it.
 func startServer(t testing.TB, cfg *config.Config, auth Authenticator) (*Server, extprocv3.ExternalProcessorClient) {
 	t.Helper()
-	s, err := New(cfg, auth, nil)
+	return startServerDeps(t, cfg, Deps{Auth: auth})
+}
+
+// startServerDeps is startServer with every dependency given.
+func startServerDeps(t testing.TB, cfg *config.Config, deps Deps) (*Server, extprocv3.ExternalProcessorClient) {
+	t.Helper()
+	s, err := New(cfg, deps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

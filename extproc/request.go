@@ -10,14 +10,21 @@ import (
 type requestFields struct {
 	Model  string
 	Stream bool
+	// IncludeUsage is stream_options.include_usage: the client wants the usage chunk at
+	// the end of its stream.
+	IncludeUsage bool
+	// StreamOptions is the raw stream_options object (a slice of the body), nil when it
+	// is absent or null; the router adds include_usage to it when it asks the provider for
+	// usage.
+	StreamOptions []byte
 }
 
-// parseRequest checks that body is valid JSON and reads its top-level "model" and
-// "stream". It validates with json.Valid and then walks only the top-level object,
-// skipping every other member's bytes, which is about twice as fast as decoding into a
-// struct (BenchmarkParseRequest): the messages array is most of a body, and a decode scans
-// it twice. Member names match exactly, as OpenAI's API does; the last duplicate wins, as
-// in encoding/json.
+// parseRequest checks that body is valid JSON and reads its top-level "model", "stream"
+// and "stream_options". It validates with json.Valid and then walks only the top-level
+// object, skipping every other member's bytes, which is about twice as fast as decoding
+// into a struct (BenchmarkParseRequest): the messages array is most of a body, and a
+// decode scans it twice. Member names match exactly, as OpenAI's API does; the last
+// duplicate wins, as in encoding/json.
 func parseRequest(body []byte) (requestFields, error) {
 	var f requestFields
 	if !json.Valid(body) {
@@ -29,22 +36,12 @@ func parseRequest(body []byte) (requestFields, error) {
 	if body[i] != '{' {
 		return f, fail(errInvalidRequest, "", "request body must be a JSON object, not %s", kind(body[i]))
 	}
-	i++
-	for {
-		i = skipSpace(body, i)
-		if body[i] == '}' {
+	for i++; ; {
+		key, val, next, ok := member(body, i)
+		if !ok {
 			return f, nil
 		}
-		if body[i] == ',' {
-			i = skipSpace(body, i+1)
-		}
-		keyEnd := skipValue(body, i)
-		key := body[i:keyEnd]
-		i = skipSpace(body, keyEnd) + 1 // past ':'
-		i = skipSpace(body, i)
-		valEnd := skipValue(body, i)
-		val := body[i:valEnd]
-		i = valEnd
+		i = next
 		switch {
 		case keyIs(key, "model"):
 			if val[0] != '"' {
@@ -56,16 +53,75 @@ func parseRequest(body []byte) (requestFields, error) {
 			}
 			f.Model = unquote(val)
 		case keyIs(key, "stream"):
-			switch string(val) {
-			case "true":
-				f.Stream = true
-			case "false", "null":
-				f.Stream = false
+			v, err := boolean(val, "stream")
+			if err != nil {
+				return f, err
+			}
+			f.Stream = v
+		case keyIs(key, "stream_options"):
+			f.StreamOptions, f.IncludeUsage = nil, false
+			switch val[0] {
+			case 'n': // null, as if absent
+			case '{':
+				f.StreamOptions = val
+				v, err := includeUsage(val)
+				if err != nil {
+					return f, err
+				}
+				f.IncludeUsage = v
 			default:
-				return f, fail(errInvalidRequest, "stream", `"stream" must be a boolean, not %s`, kind(val[0]))
+				return f, fail(errInvalidRequest, "stream_options", `"stream_options" must be an object, not %s`, kind(val[0]))
 			}
 		}
 	}
+}
+
+// includeUsage reads include_usage from a valid stream_options object.
+func includeUsage(obj []byte) (bool, error) {
+	use := false
+	for i := 1; ; {
+		key, val, next, ok := member(obj, i)
+		if !ok {
+			return use, nil
+		}
+		i = next
+		if keyIs(key, "include_usage") {
+			v, err := boolean(val, "stream_options.include_usage")
+			if err != nil {
+				return false, err
+			}
+			use = v
+		}
+	}
+}
+
+// boolean reads a JSON boolean member; null is false, as if absent.
+func boolean(val []byte, name string) (bool, error) {
+	switch string(val) {
+	case "true":
+		return true, nil
+	case "false", "null":
+		return false, nil
+	}
+	return false, fail(errInvalidRequest, name, `"%s" must be a boolean, not %s`, name, kind(val[0]))
+}
+
+// member reads the object member at or after doc[i], past a separating comma: its key
+// token, its value and the index just past the value. ok is false at the object's
+// closing brace. doc must be valid JSON and i inside one of its objects.
+func member(doc []byte, i int) (key, val []byte, next int, ok bool) {
+	i = skipSpace(doc, i)
+	if doc[i] == '}' {
+		return nil, nil, i + 1, false
+	}
+	if doc[i] == ',' {
+		i = skipSpace(doc, i+1)
+	}
+	keyEnd := skipValue(doc, i)
+	key = doc[i:keyEnd]
+	i = skipSpace(doc, skipSpace(doc, keyEnd)+1) // past ':'
+	valEnd := skipValue(doc, i)
+	return key, doc[i:valEnd], valEnd, true
 }
 
 // keyIs reports whether the string token key is name, without allocating for the

@@ -31,6 +31,16 @@ func TestParseRequest(t *testing.T) {
 		{body: `{"model":true}`, wantErr: `"model" must be a string, not bool`},
 		{body: `{"stream":"yes"}`, wantErr: `"stream" must be a boolean, not string`},
 		{body: `{"stream":1}`, wantErr: `"stream" must be a boolean, not number`},
+		{body: `{"stream":true,"stream_options":{"include_usage":true}}`,
+			want: requestFields{Stream: true, IncludeUsage: true, StreamOptions: []byte(`{"include_usage":true}`)}},
+		{body: `{"stream_options": { "x":{"include_usage":false}, "include_usage" : true } }`,
+			want: requestFields{IncludeUsage: true, StreamOptions: []byte(`{ "x":{"include_usage":false}, "include_usage" : true }`)}},
+		{body: `{"stream_options":{"include_usage":true,"include_usage":null}}`,
+			want: requestFields{StreamOptions: []byte(`{"include_usage":true,"include_usage":null}`)}},
+		{body: `{"stream_options":{}}`, want: requestFields{StreamOptions: []byte(`{}`)}},
+		{body: `{"stream_options":{"include_usage":true},"stream_options":null}`, want: requestFields{}},
+		{body: `{"stream_options":[]}`, wantErr: `"stream_options" must be an object, not array`},
+		{body: `{"stream_options":{"include_usage":"yes"}}`, wantErr: `"stream_options.include_usage" must be a boolean, not string`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.body, func(t *testing.T) {
@@ -50,11 +60,13 @@ func TestParseRequest(t *testing.T) {
 }
 
 // FuzzParseRequest checks parseRequest against encoding/json: it accepts exactly the
-// valid JSON objects and reads the same "model" and "stream" from them.
+// valid JSON objects and reads the same "model", "stream" and
+// "stream_options.include_usage" from them.
 func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"model":"gpt-5.5","messages":[{"role":"user","content":"hi"}],"stream":true}`,
 		`{"a":{"b":[1,2,{"c":"\"}"}]},"model":"x\ty"}`, `[]`, `{"model":1}`, `{"stream":null}`, ` { } `,
+		`{"stream_options":{"include_usage":true}}`, `{"stream_options":{"include_usage":1}}`, `{"stream_options":null}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -67,20 +79,32 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		var want requestFields
+		var want struct {
+			Model         string
+			Stream        bool
+			StreamOptions map[string]json.RawMessage // the last duplicate wins, as at the top level
+			IncludeUsage  bool
+		}
 		modelOK := members["model"] == nil || json.Unmarshal(members["model"], &want.Model) == nil
 		streamOK := members["stream"] == nil || json.Unmarshal(members["stream"], &want.Stream) == nil
-		if !modelOK || !streamOK {
+		optionsOK := members["stream_options"] == nil || json.Unmarshal(members["stream_options"], &want.StreamOptions) == nil
+		if u := want.StreamOptions["include_usage"]; optionsOK && u != nil {
+			optionsOK = json.Unmarshal(u, &want.IncludeUsage) == nil
+		}
+		if !modelOK || !streamOK || !optionsOK {
 			if err == nil {
-				t.Fatalf("parseRequest accepted %q: model or stream has the wrong type", body)
+				t.Fatalf("parseRequest accepted %q: model, stream or stream_options has the wrong type", body)
 			}
 			return
 		}
 		if err != nil {
 			t.Fatalf("parseRequest(%q): %v", body, err)
 		}
-		if got != want {
+		if got.Model != want.Model || got.Stream != want.Stream || got.IncludeUsage != want.IncludeUsage {
 			t.Fatalf("parseRequest(%q) = %+v, encoding/json reads %+v", body, got, want)
+		}
+		if (got.StreamOptions != nil) != (want.StreamOptions != nil) {
+			t.Fatalf("parseRequest(%q): stream_options %q, encoding/json reads %+v", body, got.StreamOptions, want.StreamOptions)
 		}
 	})
 }

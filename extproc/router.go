@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -29,12 +29,20 @@ type router struct {
 	route     route
 	alias     *alias
 	stream    bool // the client asked for a streamed response
+	// includeUsage is the client's stream_options.include_usage: its stream ends with the
+	// usage chunk only then.
+	includeUsage bool
 
 	status    int         // the response's :status
 	dep       *deployment // the deployment that answered; nil for Envoy's own replies
 	streaming bool        // the response body arrives chunk by chunk (SSE)
 	sse       translate.Stream
-	sseFailed bool // the stream translator failed: drop the rest of the provider's stream
+	sseFailed bool        // the stream translator failed: drop the rest of the provider's stream
+	res       Reservation // budget and rate capacity held until the response ends
+
+	start, firstByte time.Time // the request's arrival, its response body's first byte
+	errCode          string    // the OpenAI error code the client got, if any
+	finished         bool      // finish ran: reservation ended, spend recorded
 }
 
 // requestHeaders authenticates the request and answers everything that needs no
@@ -182,15 +190,20 @@ func (r *router) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 		return r.reject(fail(errUnsupportedEndpoint, "model", "model %q does not serve /v1/%s: none of its deployments' providers support it",
 			name, r.route.ep))
 	}
-	r.alias, r.stream = a, req.Stream
-	return bodyResponse(true, &extprocv3.CommonResponse{
+	r.alias, r.stream, r.includeUsage = a, req.Stream, req.IncludeUsage
+	if err := r.reserve(len(b.Body), ""); err != nil {
+		return r.reject(err)
+	}
+	common := &extprocv3.CommonResponse{
 		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
 			set(headerAlias, a.name),
 			set(headerEndpoint, r.route.ep.String()),
 			set(headerRequestID, r.requestID),
 		}},
 		ClearRouteCache: true,
-	})
+	}
+	r.askStreamUsage(common, b.Body, req)
+	return bodyResponse(true, common)
 }
 
 // bodyError explains why a request body is not JSON.
@@ -240,6 +253,11 @@ func (r *router) responseHeaders(h *extprocv3.HttpHeaders) *extprocv3.Processing
 	if r.dep != nil {
 		mut.SetHeaders = append(mut.SetHeaders, set("x-litellm-model-id", r.dep.id))
 	}
+	if r.res != nil {
+		for _, h := range r.res.Headers() {
+			mut.SetHeaders = append(mut.SetHeaders, set(h.Key, h.Value))
+		}
+	}
 
 	if h.EndOfStream {
 		// No body follows, so an error status can only get its OpenAI body as a reply
@@ -254,10 +272,13 @@ func (r *router) responseHeaders(h *extprocv3.HttpHeaders) *extprocv3.Processing
 		return headersResponse(false, &extprocv3.CommonResponse{HeaderMutation: mut})
 	}
 	resp := headersResponse(false, &extprocv3.CommonResponse{HeaderMutation: mut})
-	if r.status < 400 && strings.HasPrefix(contentType, "text/event-stream") {
+	if streamed, becomesSSE := streamedResponse(contentType); r.status < 400 && streamed {
 		r.streaming = true
 		if r.dep != nil {
-			r.sse = r.dep.spec.Stream(r.route.ep)
+			r.sse = r.dep.spec.Stream(r.route.ep, translate.StreamOptions{IncludeUsage: r.includeUsage})
+		}
+		if becomesSSE {
+			mut.SetHeaders = append(mut.SetHeaders, set("content-type", "text/event-stream"))
 		}
 		if hasLength {
 			mut.RemoveHeaders = append(mut.RemoveHeaders, "content-length")
@@ -270,6 +291,9 @@ func (r *router) responseHeaders(h *extprocv3.HttpHeaders) *extprocv3.Processing
 // responseBody translates the provider's response into OpenAI format: the whole body in
 // BUFFERED mode, one chunk at a time in STREAMED mode.
 func (r *router) responseBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	if r.firstByte.IsZero() {
+		r.firstByte = time.Now()
+	}
 	if r.streaming {
 		return r.streamChunk(b)
 	}
@@ -277,11 +301,21 @@ func (r *router) responseBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespon
 	if err != nil {
 		return r.reject(err)
 	}
-	r.done(usage)
-	if bytes.Equal(out, b.Body) {
-		return bodyResponse(false, &extprocv3.CommonResponse{})
+	cost := r.done(usage)
+	// Envoy still holds a buffered response's headers, so the cost can go in them.
+	var costHeaders []*corev3.HeaderValueOption
+	if cost.known {
+		usd := strconv.FormatFloat(float64(cost.microUSD)/1e6, 'f', -1, 64)
+		costHeaders = append(costHeaders, set("x-tollgate-response-cost", usd), set("x-litellm-response-cost", usd))
 	}
-	return bodyResponse(false, replaceBody(out, set("content-type", "application/json")))
+	if bytes.Equal(out, b.Body) {
+		common := &extprocv3.CommonResponse{}
+		if len(costHeaders) > 0 {
+			common.HeaderMutation = &extprocv3.HeaderMutation{SetHeaders: costHeaders}
+		}
+		return bodyResponse(false, common)
+	}
+	return bodyResponse(false, replaceBody(out, append(costHeaders, set("content-type", "application/json"))...))
 }
 
 // translateBody turns a whole response body into what the client receives. A deployment's
@@ -357,28 +391,9 @@ func (r *router) streamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 	})
 }
 
-// done records a finished request.
-func (r *router) done(u translate.Usage) {
-	if !r.s.log.Enabled(r.ctx, slog.LevelDebug) {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("request_id", r.requestID),
-		slog.Int("status", r.status),
-		slog.Bool("stream", r.stream),
-		slog.Int("prompt_tokens", u.PromptTokens),
-		slog.Int("completion_tokens", u.CompletionTokens),
-	}
-	if r.alias != nil {
-		attrs = append(attrs, slog.String("alias", r.alias.name))
-	}
-	if r.dep != nil {
-		attrs = append(attrs, slog.String("deployment", r.dep.id))
-	}
-	r.s.log.LogAttrs(r.ctx, slog.LevelDebug, "request done", attrs...)
-}
-
 // reject ends the request with err as an OpenAI error.
 func (r *router) reject(err error, headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
+	e, _ := apiError(err)
+	r.status, r.errCode = e.Status, e.Code
 	return r.s.reject(r.ctx, err, r.requestID, headers...)
 }

@@ -49,6 +49,9 @@ type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 
 	auth   Authenticator
+	limits Limits // nil: no budgets or rate limits
+	pricer Pricer
+	spend  SpendSink // nil: spend is not recorded
 	log    *slog.Logger
 	config *config.Config
 
@@ -56,16 +59,18 @@ type Server struct {
 	aliasOrder  []*alias // config.yaml order, for listings and error messages
 	aliasNames  string   // "a, b, c", for model_not_found messages
 	deployments map[string]*deployment
-	keyHeaders  []string // request headers a key may arrive in, in precedence order; at most maxKeyHeaders
-	created     int64    // "created" of every model in /v1/models
-	allModels   []byte   // /v1/models for keys that may use every alias
+	keyHeaders  []string      // request headers a key may arrive in, in precedence order; at most maxKeyHeaders
+	created     int64         // "created" of every model in /v1/models
+	allModels   []byte        // /v1/models for keys that may use every alias
+	tokens      *googleTokens // refreshes vertex_ai/ access tokens; see Close
 }
 
 // alias is one model_name and the deployments that serve it.
 type alias struct {
 	name        string
 	deployments []*deployment
-	groups      []string // model_info.access_groups of its deployments
+	chain       []*deployment // its deployments, then its fallbacks': where an attempt may go
+	groups      []string      // model_info.access_groups of its deployments
 }
 
 // serves reports whether any deployment of the alias serves ep.
@@ -84,21 +89,42 @@ type deployment struct {
 	alias  string
 	spec   *translate.Spec
 	target translate.Target
+	google *googleToken // vertex_ai/ with a service-account key: its current access token
+}
+
+// Deps are the stores the server reaches through the interfaces it declares.
+type Deps struct {
+	Auth Authenticator // required
+	// Limits and Pricer enforce budgets and rate limits; both or neither.
+	Limits Limits
+	Pricer Pricer
+	// Spend records every request's spend (needs Pricer to price it); nil records nothing.
+	Spend SpendSink
 }
 
 // New precomputes everything the request path needs from cfg: each deployment's parsed
-// target and translator, each alias's deployments. It fails when a deployment names an
-// unknown provider or an unusable api_base, which config.Load should already have
-// reported. A nil logger discards logs.
-func New(cfg *config.Config, auth Authenticator, logger *slog.Logger) (*Server, error) {
-	if auth == nil {
+// target and translator, each alias's deployments and fallback chain. It fails when a
+// deployment names an unknown provider or an unusable api_base, which config.Load should
+// already have reported. A nil logger discards logs.
+//
+// For vertex_ai/ deployments with a service-account key, New starts refreshing their
+// access tokens in the background and waits for the first exchanges (see
+// startGoogleTokens); Close stops that.
+func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
+	if deps.Auth == nil {
 		return nil, errors.New("extproc: no Authenticator")
+	}
+	if deps.Pricer == nil && (deps.Limits != nil || deps.Spend != nil) {
+		return nil, errors.New("extproc: Limits and Spend need a Pricer")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		auth:        auth,
+		auth:        deps.Auth,
+		limits:      deps.Limits,
+		pricer:      deps.Pricer,
+		spend:       deps.Spend,
 		log:         logger.With("component", "extproc"),
 		config:      cfg,
 		aliases:     map[string]*alias{},
@@ -126,6 +152,14 @@ func New(cfg *config.Config, auth Authenticator, logger *slog.Logger) (*Server, 
 		a.deployments = append(a.deployments, dep)
 		a.groups = append(a.groups, d.Info.AccessGroups...)
 	}
+	for _, a := range s.aliasOrder {
+		a.chain = a.deployments
+		for _, fb := range cfg.FallbacksFor(a.name) {
+			if f := s.aliases[fb]; f != nil {
+				a.chain = append(a.chain[:len(a.chain):len(a.chain)], f.deployments...)
+			}
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("extproc: %w", err)
 	}
@@ -139,6 +173,7 @@ func New(cfg *config.Config, auth Authenticator, logger *slog.Logger) (*Server, 
 		s.keyHeaders = slices.Insert(s.keyHeaders, 0, h) // the configured header wins
 	}
 	s.allModels = s.modelList(&Principal{})
+	s.tokens = startGoogleTokens(s.deployments, s.log)
 	return s, nil
 }
 
@@ -158,7 +193,7 @@ func newDeployment(d *config.Deployment) (*deployment, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("deployment %s: api_base %q is not an http(s) URL with a host", d.ID, base)
 	}
-	return &deployment{
+	dep := &deployment{
 		id:    d.ID,
 		alias: d.Alias,
 		spec:  spec,
@@ -171,7 +206,9 @@ func newDeployment(d *config.Deployment) (*deployment, error) {
 			Organization: d.Organization,
 			ExtraHeaders: d.ExtraHeaders,
 		},
-	}, nil
+	}
+	dep.addCloudCredentials(d)
+	return dep, nil
 }
 
 // Register adds the ExternalProcessor service to g.
@@ -194,7 +231,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	if ids := md.Get(headerDeployment); len(ids) > 0 {
 		p = s.newUpstream(stream.Context(), ids[0])
 	} else {
-		p = &router{s: s, ctx: stream.Context()}
+		r := &router{s: s, ctx: stream.Context(), start: time.Now()}
+		defer r.close()
+		p = r
 	}
 	for {
 		req, err := stream.Recv()
@@ -239,6 +278,9 @@ func (s *Server) dispatch(ctx context.Context, p processor, req *extprocv3.Proce
 // level.
 func (s *Server) reject(ctx context.Context, err error, requestID string, headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
 	e, internal := apiError(err)
+	for _, h := range e.Headers {
+		headers = append(headers, set(h.Key, h.Value))
+	}
 	if internal {
 		s.log.LogAttrs(ctx, slog.LevelError, "request failed", slog.String("request_id", requestID), slog.Any("err", err))
 	} else if s.log.Enabled(ctx, slog.LevelDebug) {

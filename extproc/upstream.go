@@ -3,6 +3,7 @@ package extproc
 import (
 	"context"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -78,7 +79,11 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	if !u.dep.spec.Serves(ep) {
 		return u.reject(fail(errUnsupportedEndpoint, "", "deployment %s (%s) does not serve /v1/%s", u.id, u.dep.spec.Name, ep))
 	}
-	up, err := u.dep.spec.Request(ep, b.Body, &u.dep.target)
+	target, err := u.dep.attemptTarget(time.Now())
+	if err != nil {
+		return u.reject(err)
+	}
+	up, err := u.dep.spec.Request(ep, b.Body, target)
 	if err != nil {
 		return u.reject(err)
 	}

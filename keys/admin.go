@@ -29,11 +29,7 @@ import (
 // silently ignored; fields with no effect on what a key may do (send_invite_email, ...)
 // are accepted.
 func AdminHandler(s *Store, masterKey string) http.Handler {
-	a := &admin{s: s}
-	if masterKey != "" {
-		a.master = sha256.Sum256([]byte(masterKey))
-		a.hasMaster = true
-	}
+	a := newAdmin(s, masterKey)
 	a.routes = map[string]route{
 		"/key/generate":   {http.MethodPost, true, a.generateKey},
 		"/key/update":     {http.MethodPost, true, a.updateKey},
@@ -70,6 +66,15 @@ func AdminHandler(s *Store, masterKey string) http.Handler {
 		if rest, ok := strings.CutPrefix(path, "/customer/"); ok {
 			a.routes["/end_user/"+rest] = rt
 		}
+	}
+	return a
+}
+
+func newAdmin(s *Store, masterKey string) *admin {
+	a := &admin{s: s}
+	if masterKey != "" {
+		a.master = sha256.Sum256([]byte(masterKey))
+		a.hasMaster = true
 	}
 	return a
 }

@@ -1005,9 +1005,9 @@ func anthropicContextExceeded(msg string) bool {
 	return strings.Contains(m, "prompt is too long") || strings.Contains(m, "exceed context limit")
 }
 
-// Stream starts translating one Messages API event stream. The output always ends with
-// the usage chunk (empty choices) before [DONE], as an OpenAI stream does when the client
-// set stream_options.include_usage; see anthropicStream.
-func (a anthropicTranslator) Stream(ep Endpoint) Stream {
-	return newAnthropicStream(a, true)
+// Stream starts translating one Messages API event stream. The output ends with the
+// usage chunk (empty choices) before [DONE] when the client set
+// stream_options.include_usage, as an OpenAI stream does; see anthropicStream.
+func (a anthropicTranslator) Stream(ep Endpoint, o StreamOptions) Stream {
+	return newAnthropicStream(a, o.IncludeUsage)
 }

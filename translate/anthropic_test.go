@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -214,7 +215,8 @@ func TestAnthropicStreamGolden(t *testing.T) {
 }
 
 // TestAnthropicStreamChunkBoundaries feeds every stream fixture split at every byte
-// offset, and one byte at a time: the output must be the unsplit translation.
+// offset, and one byte at a time, with and without the usage chunk: the output must be
+// the unsplit translation.
 func TestAnthropicStreamChunkBoundaries(t *testing.T) {
 	for _, path := range anthropicFixtures(t, "stream", ".sse") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -222,20 +224,24 @@ func TestAnthropicStreamChunkBoundaries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, wantUsage := anthropicRunStream(anthropicTestTranslator, true, in)
-			for k := 0; k <= len(in); k++ {
-				got, gotUsage := anthropicRunStream(anthropicTestTranslator, true, in[:k], in[k:])
-				if !bytes.Equal(got, want) || gotUsage != wantUsage {
-					t.Fatalf("split at %d: (-want +got):\n%s", k, cmp.Diff(string(want), string(got)))
-				}
-			}
-			bytewise := make([][]byte, 0, len(in)+1)
-			for i := range in {
-				bytewise = append(bytewise, in[i:i+1])
-			}
-			got, gotUsage := anthropicRunStream(anthropicTestTranslator, true, append(bytewise, nil)...)
-			if diff := cmp.Diff(string(want), string(got)); diff != "" || gotUsage != wantUsage {
-				t.Fatalf("byte by byte (-want +got):\n%s\nusage %+v, want %+v", diff, gotUsage, wantUsage)
+			for _, includeUsage := range []bool{true, false} {
+				t.Run(fmt.Sprintf("include_usage=%t", includeUsage), func(t *testing.T) {
+					want, wantUsage := anthropicRunStream(anthropicTestTranslator, includeUsage, in)
+					for k := 0; k <= len(in); k++ {
+						got, gotUsage := anthropicRunStream(anthropicTestTranslator, includeUsage, in[:k], in[k:])
+						if !bytes.Equal(got, want) || gotUsage != wantUsage {
+							t.Fatalf("split at %d: (-want +got):\n%s", k, cmp.Diff(string(want), string(got)))
+						}
+					}
+					bytewise := make([][]byte, 0, len(in)+1)
+					for i := range in {
+						bytewise = append(bytewise, in[i:i+1])
+					}
+					got, gotUsage := anthropicRunStream(anthropicTestTranslator, includeUsage, append(bytewise, nil)...)
+					if diff := cmp.Diff(string(want), string(got)); diff != "" || gotUsage != wantUsage {
+						t.Fatalf("byte by byte (-want +got):\n%s\nusage %+v, want %+v", diff, gotUsage, wantUsage)
+					}
+				})
 			}
 		})
 	}

@@ -1290,9 +1290,9 @@ func bedrockEmbedResponse(body []byte) ([]byte, Usage, error) {
 	return out, usage, nil
 }
 
-// Stream starts translating one ConverseStream response. The output always ends with the
-// usage chunk (empty choices) before [DONE], as an OpenAI stream does when the client set
-// stream_options.include_usage; see bedrockStream.
-func (b bedrockTranslator) Stream(Endpoint) Stream {
-	return newBedrockStream(b, true)
+// Stream starts translating one ConverseStream response. The output ends with the usage
+// chunk (empty choices) before [DONE] when the client set stream_options.include_usage,
+// as an OpenAI stream does; see bedrockStream.
+func (b bedrockTranslator) Stream(_ Endpoint, o StreamOptions) Stream {
+	return newBedrockStream(b, o.IncludeUsage)
 }

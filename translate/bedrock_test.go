@@ -295,25 +295,30 @@ func TestBedrockStreamGolden(t *testing.T) {
 }
 
 // TestBedrockStreamChunkBoundaries feeds every stream fixture split at every byte
-// offset, and one byte at a time: the output must be the unsplit translation.
+// offset, and one byte at a time, with and without the usage chunk: the output must be
+// the unsplit translation.
 func TestBedrockStreamChunkBoundaries(t *testing.T) {
 	for _, path := range bedrockFixtures(t, "stream") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			in := bedrockEncodeStream(t, path)
-			want, wantUsage := bedrockRunStream(bedrockTestTranslator, true, in)
-			for k := 0; k <= len(in); k++ {
-				got, gotUsage := bedrockRunStream(bedrockTestTranslator, true, in[:k], in[k:])
-				if !bytes.Equal(got, want) || gotUsage != wantUsage {
-					t.Fatalf("split at %d: (-want +got):\n%s", k, cmp.Diff(string(want), string(got)))
-				}
-			}
-			bytewise := make([][]byte, 0, len(in)+1)
-			for i := range in {
-				bytewise = append(bytewise, in[i:i+1])
-			}
-			got, gotUsage := bedrockRunStream(bedrockTestTranslator, true, append(bytewise, nil)...)
-			if diff := cmp.Diff(string(want), string(got)); diff != "" || gotUsage != wantUsage {
-				t.Fatalf("byte by byte (-want +got):\n%s\nusage %+v, want %+v", diff, gotUsage, wantUsage)
+			for _, includeUsage := range []bool{true, false} {
+				t.Run(fmt.Sprintf("include_usage=%t", includeUsage), func(t *testing.T) {
+					want, wantUsage := bedrockRunStream(bedrockTestTranslator, includeUsage, in)
+					for k := 0; k <= len(in); k++ {
+						got, gotUsage := bedrockRunStream(bedrockTestTranslator, includeUsage, in[:k], in[k:])
+						if !bytes.Equal(got, want) || gotUsage != wantUsage {
+							t.Fatalf("split at %d: (-want +got):\n%s", k, cmp.Diff(string(want), string(got)))
+						}
+					}
+					bytewise := make([][]byte, 0, len(in)+1)
+					for i := range in {
+						bytewise = append(bytewise, in[i:i+1])
+					}
+					got, gotUsage := bedrockRunStream(bedrockTestTranslator, includeUsage, append(bytewise, nil)...)
+					if diff := cmp.Diff(string(want), string(got)); diff != "" || gotUsage != wantUsage {
+						t.Fatalf("byte by byte (-want +got):\n%s\nusage %+v, want %+v", diff, gotUsage, wantUsage)
+					}
+				})
 			}
 		})
 	}
@@ -879,7 +884,7 @@ func TestBedrockAgainstFake(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.amazon.eventstream" {
 			t.Fatalf("status %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
-		s := bedrockTestTranslator.Stream(ChatCompletions)
+		s := bedrockTestTranslator.Stream(ChatCompletions, StreamOptions{IncludeUsage: true})
 		var out []byte
 		for i := 0; i < len(body); i += 7 {
 			chunk, err := s.Next(body[i:min(i+7, len(body))], i+7 >= len(body))

@@ -10,6 +10,8 @@ type APIError struct {
 	Type    string
 	Param   string
 	Code    string
+	// Headers go on the error response (retry-after, x-ratelimit-*).
+	Headers []Header
 }
 
 func (e *APIError) Error() string { return e.Message }

@@ -1423,9 +1423,9 @@ func (g geminiTranslator) embedResponse(body []byte) ([]byte, Usage, error) {
 	return out, usage, nil
 }
 
-// Stream starts translating one streamGenerateContent?alt=sse response. The output always
-// ends with the usage chunk (empty choices) before [DONE], as an OpenAI stream does when
-// the client set stream_options.include_usage; see geminiStream.
-func (g geminiTranslator) Stream(Endpoint) Stream {
-	return newGeminiStream(g, true)
+// Stream starts translating one streamGenerateContent?alt=sse response. The output ends
+// with the usage chunk (empty choices) before [DONE] when the client set
+// stream_options.include_usage, as an OpenAI stream does; see geminiStream.
+func (g geminiTranslator) Stream(_ Endpoint, o StreamOptions) Stream {
+	return newGeminiStream(g, o.IncludeUsage)
 }

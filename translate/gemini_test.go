@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -267,20 +268,24 @@ func TestGeminiStreamChunkBoundaries(t *testing.T) {
 				t.Fatal(err)
 			}
 			vertex := geminiStreamIsVertex(path)
-			want, wantUsage := geminiRunStream(vertex, true, in)
-			for k := 0; k <= len(in); k++ {
-				got, gotUsage := geminiRunStream(vertex, true, in[:k], in[k:])
-				if !bytes.Equal(got, want) || gotUsage != wantUsage {
-					t.Fatalf("split at %d: (-want +got):\n%s", k, cmp.Diff(string(want), string(got)))
-				}
-			}
-			bytewise := make([][]byte, 0, len(in)+1)
-			for i := range in {
-				bytewise = append(bytewise, in[i:i+1])
-			}
-			got, gotUsage := geminiRunStream(vertex, true, append(bytewise, nil)...)
-			if diff := cmp.Diff(string(want), string(got)); diff != "" || gotUsage != wantUsage {
-				t.Fatalf("byte by byte (-want +got):\n%s\nusage %+v, want %+v", diff, gotUsage, wantUsage)
+			for _, includeUsage := range []bool{true, false} {
+				t.Run(fmt.Sprintf("include_usage=%t", includeUsage), func(t *testing.T) {
+					want, wantUsage := geminiRunStream(vertex, includeUsage, in)
+					for k := 0; k <= len(in); k++ {
+						got, gotUsage := geminiRunStream(vertex, includeUsage, in[:k], in[k:])
+						if !bytes.Equal(got, want) || gotUsage != wantUsage {
+							t.Fatalf("split at %d: (-want +got):\n%s", k, cmp.Diff(string(want), string(got)))
+						}
+					}
+					bytewise := make([][]byte, 0, len(in)+1)
+					for i := range in {
+						bytewise = append(bytewise, in[i:i+1])
+					}
+					got, gotUsage := geminiRunStream(vertex, includeUsage, append(bytewise, nil)...)
+					if diff := cmp.Diff(string(want), string(got)); diff != "" || gotUsage != wantUsage {
+						t.Fatalf("byte by byte (-want +got):\n%s\nusage %+v, want %+v", diff, gotUsage, wantUsage)
+					}
+				})
 			}
 		})
 	}
@@ -1047,7 +1052,7 @@ func TestGeminiThroughFakeProvider(t *testing.T) {
 						t.Errorf("usage = %+v; Vertex AI reports token counts, the Gemini API does not", u)
 					}
 				case stream:
-					s := tr.Stream(ChatCompletions)
+					s := tr.Stream(ChatCompletions, StreamOptions{IncludeUsage: true})
 					// Two chunks split mid-event, as a network delivers them.
 					first, _ := s.Next(out[:len(out)/2], false)
 					rest, _ := s.Next(out[len(out)/2:], true)
@@ -1199,7 +1204,7 @@ func TestGeminiFakeProviderErrors(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("stream: %d %s", status, out)
 		}
-		sse, _ := tr.Stream(ChatCompletions).Next(out, true)
+		sse, _ := tr.Stream(ChatCompletions, StreamOptions{IncludeUsage: true}).Next(out, true)
 		if !bytes.Contains(sse, []byte(brk.want)) || !bytes.HasSuffix(sse, []byte("data: [DONE]\n\n")) {
 			t.Errorf("broken stream (%q) reached the client as %q", brk.status, sse)
 		}

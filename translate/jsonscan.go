@@ -51,6 +51,13 @@ func topLevelValues(doc []byte, key string, spans [][2]int) [][2]int {
 	}
 }
 
+// SetMember returns doc, a valid JSON object, with its top-level member key set to the
+// JSON value v: every duplicate of key is replaced, and a missing key is added first. doc
+// is not modified. key is written as it is, so it must be a name JSON does not escape;
+// v must be valid JSON. The router stage uses it to ask OpenAI-compatible providers for
+// stream usage without decoding the whole body.
+func SetMember(doc []byte, key string, v []byte) []byte { return setTopLevel(doc, key, v) }
+
 // setTopLevel returns doc with the top-level member key set to the JSON value v. Every
 // occurrence is replaced: a body with the key twice must not let a provider read a value
 // the router never saw. A missing key is added first.

@@ -178,20 +178,30 @@ func snippet(body []byte) string {
 	return s
 }
 
-func (openAI) Stream(Endpoint) Stream { return &openAIStream{} }
+func (openAI) Stream(_ Endpoint, o StreamOptions) Stream {
+	return &openAIStream{hideUsage: !o.IncludeUsage}
+}
 
 // openAIStream forwards an OpenAI server-sent event stream line by line as it arrives,
 // reading usage from the chunks that carry it. A partial line waits for the rest of it,
 // so the client never receives half an event.
+//
+// When the client did not ask for stream_options.include_usage, the router stage asks
+// the provider for it anyway (spend must be exact), and the stream drops the usage-only
+// chunk (empty choices, usage) the client did not ask for, after reading it. The other
+// chunks keep the "usage": null member OpenAI then adds; clients ignore it.
 type openAIStream struct {
-	carry []byte
-	usage Usage
-	done  bool
+	carry     []byte
+	usage     Usage
+	done      bool
+	hideUsage bool // drop the usage-only chunk
+	skipBlank bool // a usage-only chunk was dropped: drop the blank line that ends its event
 }
 
 var (
 	dataPrefix = []byte("data:")
 	doneEvent  = []byte("[DONE]")
+	usageKey   = []byte(`"usage"`)
 )
 
 func (s *openAIStream) Next(chunk []byte, end bool) ([]byte, error) {
@@ -205,22 +215,23 @@ func (s *openAIStream) Next(chunk []byte, end bool) ([]byte, error) {
 	if len(rest) > 0 {
 		s.carry = append([]byte(nil), rest...)
 	}
-	for lines := out; len(lines) > 0; {
-		var line []byte
-		line, lines, _ = bytes.Cut(lines, []byte{'\n'})
-		payload, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), dataPrefix)
-		if !ok {
-			continue
+	// kept is the output once a line has been dropped; until then out is forwarded as it
+	// came, without a copy.
+	var kept []byte
+	dropped := false
+	for i := 0; i < len(out); {
+		j := i + bytes.IndexByte(out[i:], '\n') + 1 // out ends with '\n'
+		switch drop := s.line(bytes.TrimRight(out[i:j-1], "\r")); {
+		case drop && !dropped:
+			kept = append(make([]byte, 0, len(out)), out[:i]...)
+			dropped = true
+		case !drop && dropped:
+			kept = append(kept, out[i:j]...)
 		}
-		payload = bytes.TrimSpace(payload)
-		switch {
-		case bytes.Equal(payload, doneEvent):
-			s.done = true
-		case bytes.Contains(payload, []byte(`"usage"`)):
-			if u, err := openAIUsage(payload); err == nil && u.Known {
-				s.usage = u
-			}
-		}
+		i = j
+	}
+	if dropped {
+		out = kept
 	}
 	if end && !s.done {
 		out = append(out[:len(out):len(out)], StreamError(&APIError{
@@ -229,6 +240,45 @@ func (s *openAIStream) Next(chunk []byte, end bool) ([]byte, error) {
 		})...)
 	}
 	return out, nil
+}
+
+// line reads one complete line of the stream and reports whether to drop it.
+func (s *openAIStream) line(line []byte) (drop bool) {
+	if s.skipBlank {
+		s.skipBlank = false
+		if len(line) == 0 {
+			return true
+		}
+	}
+	payload, ok := bytes.CutPrefix(line, dataPrefix)
+	if !ok {
+		return false
+	}
+	payload = bytes.TrimSpace(payload)
+	switch {
+	case bytes.Equal(payload, doneEvent):
+		s.done = true
+	case bytes.Contains(payload, usageKey):
+		u, err := openAIUsage(payload)
+		if err != nil || !u.Known {
+			return false
+		}
+		s.usage = u
+		if s.hideUsage && noChoices(payload) {
+			s.skipBlank = true
+			return true
+		}
+	}
+	return false
+}
+
+// noChoices reports whether a chunk's "choices" is an empty array, as in the usage chunk.
+func noChoices(chunk []byte) bool {
+	start, end, ok := topLevelValue(chunk, "choices")
+	if !ok || chunk[start] != '[' {
+		return false
+	}
+	return skipSpace(chunk, start+1) == end-1
 }
 
 func (s *openAIStream) Usage() Usage { return s.usage }

@@ -3,8 +3,11 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -166,40 +169,92 @@ func TestOpenAIErrors(t *testing.T) {
 }
 
 // TestOpenAIStreamChunkBoundaries feeds the documented stream split at every byte
-// offset: the client must receive the same bytes, and the usage must be read, however
-// the provider's writes were cut.
+// offset: the client must receive the same bytes (without the usage chunk when it did not
+// ask for it), and the usage must be read, however the provider's writes were cut.
 func TestOpenAIStreamChunkBoundaries(t *testing.T) {
 	stream, err := os.ReadFile("testdata/openai/chat_stream.sse")
 	if err != nil {
 		t.Fatal(err)
 	}
+	usageEvent := regexp.MustCompile(`(?m)^data: \{[^\n]*"choices":\[\],"usage":\{[^\n]*\n\n`)
+	if n := len(usageEvent.FindAll(stream, -1)); n != 1 {
+		t.Fatalf("fixture has %d usage chunks, want 1", n)
+	}
 	wantUsage := Usage{PromptTokens: 9, CompletionTokens: 2, Known: true}
-	for cut := 0; cut <= len(stream); cut++ {
-		s := ChatCompletions.stream(t)
-		a, err1 := s.Next(stream[:cut], false)
-		b, err2 := s.Next(stream[cut:], true)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("cut %d: %v %v", cut, err1, err2)
-		}
-		if got := string(a) + string(b); got != string(stream) {
-			t.Fatalf("cut %d: output differs from input:\n%s", cut, got)
-		}
-		if bytes.Count(a, []byte("\n")) != bytes.Count(stream[:cut], []byte("\n")) {
-			t.Fatalf("cut %d: a partial line was forwarded: %q", cut, a)
-		}
-		if diff := cmp.Diff(wantUsage, s.Usage()); diff != "" {
-			t.Fatalf("cut %d: usage (-want +got):\n%s", cut, diff)
-		}
+	for _, includeUsage := range []bool{true, false} {
+		t.Run(fmt.Sprintf("include_usage=%t", includeUsage), func(t *testing.T) {
+			want := stream
+			if !includeUsage {
+				want = usageEvent.ReplaceAll(stream, nil)
+			}
+			for cut := 0; cut <= len(stream); cut++ {
+				s := ChatCompletions.stream(includeUsage)
+				a, err1 := s.Next(stream[:cut], false)
+				b, err2 := s.Next(stream[cut:], true)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("cut %d: %v %v", cut, err1, err2)
+				}
+				if diff := cmp.Diff(string(want), string(a)+string(b)); diff != "" {
+					t.Fatalf("cut %d: output (-want +got):\n%s", cut, diff)
+				}
+				if bytes.HasSuffix(a, []byte("\n")) != (len(a) > 0) {
+					t.Fatalf("cut %d: a partial line was forwarded: %q", cut, a)
+				}
+				if diff := cmp.Diff(wantUsage, s.Usage()); diff != "" {
+					t.Fatalf("cut %d: usage (-want +got):\n%s", cut, diff)
+				}
+			}
+		})
 	}
 }
 
-func (e Endpoint) stream(t *testing.T) Stream {
+// TestOpenAIStreamHidesUsage checks which chunks a client that did not ask for usage
+// loses: only a usage-only chunk and the blank line ending its event, wherever the line
+// breaks fall.
+func TestOpenAIStreamHidesUsage(t *testing.T) {
+	const (
+		text  = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"
+		both  = "data: {\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
+		usage = "data: {\"id\":\"x\",\"choices\": [ ],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}\r\n\r\n"
+		done  = "data: [DONE]\n\n"
+	)
+	tests := []struct {
+		name, in, want string
+		usage          Usage
+	}{
+		{"usage chunk dropped", text + usage + done, text + done, Usage{PromptTokens: 5, CompletionTokens: 6, Known: true}},
+		{"usage with choices kept", text + both + done, text + both + done, Usage{PromptTokens: 3, CompletionTokens: 4, Known: true}},
+		{"null usage kept", text + done, text + done, Usage{}},
+		{"usage chunk without its blank line", text + strings.TrimSuffix(usage, "\r\n") + done, text + done, Usage{PromptTokens: 5, CompletionTokens: 6, Known: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := ChatCompletions.stream(false)
+			var got []byte
+			for i := range len(tc.in) {
+				out, err := s.Next([]byte(tc.in[i:i+1]), i == len(tc.in)-1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, out...)
+			}
+			if diff := cmp.Diff(tc.want, string(got)); diff != "" {
+				t.Errorf("client stream (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.usage, s.Usage()); diff != "" {
+				t.Errorf("usage (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func (e Endpoint) stream(includeUsage bool) Stream {
 	spec, _ := Lookup("openai")
-	return spec.Stream(e)
+	return spec.Stream(e, StreamOptions{IncludeUsage: includeUsage})
 }
 
 func TestOpenAIStreamCut(t *testing.T) {
-	s := ChatCompletions.stream(t)
+	s := ChatCompletions.stream(true)
 	out, err := s.Next([]byte("data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: {\"choi"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -217,15 +272,38 @@ func FuzzOpenAIStream(f *testing.F) {
 	f.Add(seed, 10)
 	f.Add([]byte("data: {\"usage\":{\"prompt_tokens\":\"x\"}}\n\ndata: [DONE]\n"), 3)
 	f.Add([]byte("data: {\"usage\"\r\n:"), 0)
+	f.Add([]byte("data: {\"choices\":[],\"usage\":{}}\ndata: x\n\n"), 5)
 	f.Fuzz(func(t *testing.T, data []byte, cut int) {
 		if cut < 0 || cut > len(data) {
 			cut = len(data) / 2
 		}
-		s := ChatCompletions.stream(t)
-		a, _ := s.Next(data[:cut], false)
-		b, _ := s.Next(data[cut:], true)
-		if !bytes.HasPrefix(append(a, b...), data[:bytes.LastIndexByte(data, '\n')+1]) {
+		run := func(includeUsage bool) []byte {
+			s := ChatCompletions.stream(includeUsage)
+			a, _ := s.Next(data[:cut], false)
+			b, _ := s.Next(data[cut:], true)
+			return append(append([]byte(nil), a...), b...) // a may share data's array
+		}
+		all := run(true)
+		complete := data[:bytes.LastIndexByte(data, '\n')+1]
+		if !bytes.HasPrefix(all, complete) {
 			t.Fatalf("complete lines were not forwarded unchanged")
+		}
+		// Without include_usage, the client gets the same lines minus usage-only chunks
+		// and the blank lines after them.
+		hidden := bytes.SplitAfter(run(false), []byte("\n"))
+		for _, line := range bytes.SplitAfter(all, []byte("\n")) {
+			if len(hidden) > 0 && bytes.Equal(hidden[0], line) {
+				hidden = hidden[1:]
+				continue
+			}
+			payload, _ := bytes.CutPrefix(bytes.TrimSpace(line), dataPrefix)
+			u, _ := openAIUsage(bytes.TrimSpace(payload))
+			if len(bytes.TrimSpace(line)) > 0 && !(u.Known && noChoices(bytes.TrimSpace(payload))) {
+				t.Fatalf("line %q was dropped without include_usage", line)
+			}
+		}
+		if len(hidden) > 0 {
+			t.Fatalf("lines %q were not in the stream", hidden)
 		}
 	})
 }

@@ -6,7 +6,7 @@ var registry = map[string]*Spec{
 	"openai":       openAICompatible("openai", "https://api.openai.com/v1", true, ChatCompletions, Completions, Embeddings),
 	"anthropic":    anthropicSpec,
 	"bedrock":      bedrockSpec,
-	"azure":        {Name: "azure", KeyRequired: true, Endpoints: []Endpoint{ChatCompletions, Completions, Embeddings}, Translator: openAI{azure: true}},
+	"azure":        {Name: "azure", KeyRequired: true, Endpoints: []Endpoint{ChatCompletions, Completions, Embeddings}, StreamUsage: true, Translator: openAI{azure: true}},
 	"ollama":       ollamaSpec("ollama"),
 	"ollama_chat":  ollamaSpec("ollama_chat"),
 	"hosted_vllm":  openAICompatible("hosted_vllm", "", false, ChatCompletions, Completions, Embeddings),
@@ -23,12 +23,12 @@ var registry = map[string]*Spec{
 }
 
 func openAICompatible(name, base string, keyRequired bool, eps ...Endpoint) *Spec {
-	return &Spec{Name: name, DefaultBase: base, KeyRequired: keyRequired, Endpoints: eps, Translator: openAI{}}
+	return &Spec{Name: name, DefaultBase: base, KeyRequired: keyRequired, Endpoints: eps, StreamUsage: true, Translator: openAI{}}
 }
 
 // ollamaSpec serves ollama/ and ollama_chat/ through Ollama's OpenAI-compatible /v1 API,
 // so both prefixes behave alike; LiteLLM's distinction (/api/generate vs /api/chat) is
 // about Ollama's native API, which tollgate does not need.
 func ollamaSpec(name string) *Spec {
-	return &Spec{Name: name, DefaultBase: "http://localhost:11434", Endpoints: []Endpoint{ChatCompletions, Completions, Embeddings}, Translator: openAI{ollama: true}}
+	return &Spec{Name: name, DefaultBase: "http://localhost:11434", Endpoints: []Endpoint{ChatCompletions, Completions, Embeddings}, StreamUsage: true, Translator: openAI{ollama: true}}
 }

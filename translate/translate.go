@@ -115,7 +115,15 @@ type Translator interface {
 	// for ep. Error statuses become OpenAI error JSON.
 	Response(ep Endpoint, status int, body []byte) ([]byte, Usage, error)
 	// Stream starts translating one streamed response body.
-	Stream(ep Endpoint) Stream
+	Stream(ep Endpoint, o StreamOptions) Stream
+}
+
+// StreamOptions are the client's choices that shape a translated stream.
+type StreamOptions struct {
+	// IncludeUsage says the client asked for stream_options.include_usage: the stream
+	// ends with OpenAI's usage chunk (empty choices, usage) before [DONE] only then.
+	// Usage() reports what the provider said either way, for metering.
+	IncludeUsage bool
 }
 
 // Stream translates one streamed response as it arrives, chunk by chunk, carrying events
@@ -136,6 +144,11 @@ type Spec struct {
 	KeyRequired bool
 	// Endpoints the provider serves.
 	Endpoints []Endpoint
+	// StreamUsage says the provider honours stream_options.include_usage, as
+	// OpenAI-compatible servers do: the router stage asks it for the usage chunk of every
+	// stream so that spend is exact, and its Stream drops that chunk again when the client
+	// did not ask for it. Other providers report usage in their own stream formats.
+	StreamUsage bool
 	Translator
 }
 

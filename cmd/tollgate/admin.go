@@ -6,9 +6,9 @@ import (
 	"github.com/tollgate-dev/tollgate/translate"
 )
 
-// adminHandler serves tollgate's admin HTTP server: health probes for orchestrators
-// (LiteLLM's paths), and OpenAI-style errors for everything else.
-func adminHandler() http.Handler {
+// adminMux is tollgate's admin HTTP server: health probes for orchestrators (LiteLLM's
+// paths) and OpenAI-style errors for unknown paths; the stores add the admin API.
+func adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/liveliness", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -20,7 +20,7 @@ func adminHandler() http.Handler {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, translate.StatusError(http.StatusNotFound,
-			"tollgate has no admin endpoint "+r.Method+" "+r.URL.Path+" yet"))
+			"tollgate has no admin endpoint "+r.Method+" "+r.URL.Path))
 	})
 	return mux
 }

@@ -50,8 +50,10 @@ func loadConfig(path string, logger *slog.Logger) (*config.Config, error) {
 // serve runs tollgate behind a real Envoy.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs, configPath := flags("serve", stderr)
-	grpcListen := fs.String("grpc-listen", defaultGRPC, "ext_proc gRPC address: host:port or unix:/path")
-	adminListen := fs.String("admin-listen", defaultAdmin, "admin and health HTTP address: host:port or unix:/path")
+	var o gatewayOptions
+	fs.StringVar(&o.grpcListen, "grpc-listen", defaultGRPC, "ext_proc gRPC address: host:port or unix:/path")
+	fs.StringVar(&o.adminListen, "admin-listen", defaultAdmin, "admin and health HTTP address: host:port or unix:/path")
+	storeFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,11 +62,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	g, err := startGateway(cfg, *grpcListen, *adminListen, logger)
+	g, err := startGateway(ctx, cfg, o, logger)
 	if err != nil {
 		return err
 	}
 	return g.wait(ctx)
+}
+
+// storeFlags are the flags of the commands that run tollgate's servers.
+func storeFlags(fs *flag.FlagSet, o *gatewayOptions) {
+	fs.StringVar(&o.pricesFile, "prices", "", "model prices in LiteLLM's model_prices_and_context_window.json format, over the built-in table")
+	fs.StringVar(&o.spoolDir, "spool-dir", "", "where spend records wait while Postgres is down (default: the user cache directory)")
 }
 
 // renderEnvoy prints the envoy.yaml for a config.
@@ -161,6 +169,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listenAddr := fs.String("listen", "127.0.0.1:4000", "where clients connect (ip:port)")
 	fake := fs.String("fake-provider", "", "also serve a fake OpenAI-compatible provider on this address (for configs whose api_base points at it)")
 	envoyOut := fs.String("write-envoy", "", "write the envoy.yaml the emulator runs to this file")
+	var o gatewayOptions
+	storeFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -188,7 +198,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	g, err := startGateway(cfg, "unix:"+dir+"/extproc.sock", "127.0.0.1:0", logger)
+	o.grpcListen, o.adminListen = "unix:"+dir+"/extproc.sock", "127.0.0.1:0"
+	g, err := startGateway(ctx, cfg, o, logger)
 	if err != nil {
 		return err
 	}

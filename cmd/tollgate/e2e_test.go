@@ -34,7 +34,7 @@ type gatewayUnderTest struct {
 
 // startDev writes config to a file and runs `tollgate dev` on a free port until the
 // test ends.
-func startDev(t *testing.T, config string) *gatewayUnderTest {
+func startDev(t *testing.T, config string, args ...string) *gatewayUnderTest {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
@@ -45,7 +45,7 @@ func startDev(t *testing.T, config string) *gatewayUnderTest {
 	var logs bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--config", path, "--listen", "127.0.0.1:0"}, w, &syncWriter{w: &logs})
+		done <- run(ctx, append([]string{"dev", "--config", path, "--listen", "127.0.0.1:0"}, args...), w, &syncWriter{w: &logs})
 		w.Close()
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')

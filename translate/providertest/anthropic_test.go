@@ -290,7 +290,7 @@ func TestTranslatedRequestsPassAnthropicValidation(t *testing.T) {
 				}
 				var content, finish string
 				if stream {
-					s := spec.Stream(translate.ChatCompletions)
+					s := spec.Stream(translate.ChatCompletions, translate.StreamOptions{IncludeUsage: true})
 					// Two chunks split mid-event, as a network delivers them.
 					first, _ := s.Next(out[:len(out)/2], false)
 					rest, _ := s.Next(out[len(out)/2:], true)

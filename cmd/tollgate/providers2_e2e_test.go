@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+
+	"github.com/tollgate-dev/tollgate/translate/providertest"
+)
+
+// streamResult is what a client made of a streamed chat completion.
+type streamResult struct {
+	acc         openai.ChatCompletionAccumulator
+	chunks      int
+	usageChunks int // chunks with no choices and a usage: the include_usage chunk
+}
+
+// streamChat streams params through client, as an application would.
+func streamChat(t *testing.T, client openai.Client, params openai.ChatCompletionNewParams) *streamResult {
+	t.Helper()
+	stream := client.Chat.Completions.NewStreaming(context.Background(), params)
+	r := &streamResult{}
+	for stream.Next() {
+		c := stream.Current()
+		r.acc.AddChunk(c)
+		r.chunks++
+		if len(c.Choices) == 0 && c.Usage.TotalTokens > 0 {
+			r.usageChunks++
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// checkUsageChunk asserts the client got the usage chunk exactly when it asked for it.
+func (r *streamResult) checkUsageChunk(t *testing.T, asked bool) {
+	t.Helper()
+	switch {
+	case asked && (r.usageChunks != 1 || r.acc.Usage.CompletionTokens == 0):
+		t.Errorf("include_usage asked for: %d usage chunks, usage %+v; want one with the counts", r.usageChunks, r.acc.Usage)
+	case !asked && (r.usageChunks != 0 || r.acc.Usage.TotalTokens != 0):
+		t.Errorf("include_usage not asked for: %d usage chunks, usage %+v; want none", r.usageChunks, r.acc.Usage)
+	}
+}
+
+func userChat(model, text string) openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    model,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage(text)},
+	}
+}
+
+func withUsage(p openai.ChatCompletionNewParams) openai.ChatCompletionNewParams {
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	return p
+}
+
+// bedrockModel has a ":" that SigV4 signs in its escaped form: the signature only holds
+// if nothing between the upstream stage and the provider rewrites the path.
+const bedrockModel = "anthropic.claude-3-haiku-20240307-v1:0"
+
+// TestEndToEndBedrock drives a bedrock/ deployment with the OpenAI SDK. The fake
+// recomputes every request's SigV4 signature, so a request that reaches it unsigned,
+// with a different body, path or host than the upstream stage signed, fails.
+func TestEndToEndBedrock(t *testing.T) {
+	fake, srv := providertest.StartBedrock(t, "us-east-1", "AKIDEXAMPLE", "bedrock-secret")
+	fake.SessionToken = "bedrock-session"
+	gw := startDev(t, fmt.Sprintf(`
+model_list:
+  - model_name: claude-bedrock
+    litellm_params:
+      model: bedrock/%s
+      api_base: %s
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: bedrock-secret
+      aws_session_token: bedrock-session
+general_settings:
+  master_key: %s
+`, bedrockModel, srv.URL, masterKey))
+	client := gw.client(masterKey)
+
+	t.Run("JSON", func(t *testing.T) {
+		resp, err := client.Chat.Completions.New(context.Background(), userChat("claude-bedrock", "Summarize this in one line."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Choices[0].Message.Content; got != "You said: Summarize this in one line." {
+			t.Errorf("reply = %q", got)
+		}
+		if resp.Choices[0].FinishReason != "stop" || resp.Usage.PromptTokens == 0 || resp.Usage.CompletionTokens == 0 {
+			t.Errorf("finish_reason %q, usage %+v", resp.Choices[0].FinishReason, resp.Usage)
+		}
+		reqs := fake.Requests()
+		req := reqs[len(reqs)-1]
+		if want := "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"; req.Path != want {
+			t.Errorf("provider path = %q, want %q", req.Path, want)
+		}
+		if !strings.HasPrefix(req.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") {
+			t.Errorf("Authorization = %q, want a SigV4 signature", req.Header.Get("Authorization"))
+		}
+		if strings.Contains(fmt.Sprint(req.Header), masterKey) {
+			t.Error("the client's key reached Bedrock")
+		}
+	})
+
+	tools := []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+		Name:       "get_time",
+		Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"prompt": map[string]any{"type": "string"}}},
+	})}
+	for _, asked := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stream with a tool call, include_usage=%t", asked), func(t *testing.T) {
+			params := userChat("claude-bedrock", "what does get_time say")
+			params.Tools = tools
+			if asked {
+				params = withUsage(params)
+			}
+			r := streamChat(t, client, params)
+			choice := r.acc.Choices[0]
+			if choice.FinishReason != "tool_calls" || len(choice.Message.ToolCalls) != 1 {
+				t.Fatalf("finish_reason %q, tool calls %+v", choice.FinishReason, choice.Message.ToolCalls)
+			}
+			call := choice.Message.ToolCalls[0]
+			var args struct{ Prompt string }
+			if err := json.Unmarshal([]byte(call.Function.Arguments), &args); call.Function.Name != "get_time" || err != nil || args.Prompt != "what does get_time say" {
+				t.Errorf("tool call %s(%s): %v", call.Function.Name, call.Function.Arguments, err)
+			}
+			if choice.Message.Content != "Calling get_time." {
+				t.Errorf("content = %q", choice.Message.Content)
+			}
+			r.checkUsageChunk(t, asked)
+			reqs := fake.Requests()
+			if p := reqs[len(reqs)-1].Path; !strings.HasSuffix(p, "/converse-stream") {
+				t.Errorf("provider path = %q, want ConverseStream", p)
+			}
+		})
+	}
+
+	t.Run("the client gets server-sent events", func(t *testing.T) {
+		resp, body := gw.post(t, "/v1/chat/completions", masterKey,
+			[]byte(`{"model":"claude-bedrock","stream":true,"messages":[{"role":"user","content":"a b"}]}`))
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" || resp.Header.Get("Content-Length") != "" {
+			t.Errorf("status %d, content-type %q, content-length %q", resp.StatusCode, ct, resp.Header.Get("Content-Length"))
+		}
+		if !strings.HasPrefix(string(body), "data: {") || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+			t.Errorf("body = %q", body)
+		}
+	})
+}
+
+// TestEndToEndGemini drives a gemini/ deployment (Google AI Studio, API key).
+func TestEndToEndGemini(t *testing.T) {
+	fake, srv := providertest.StartGemini(t, "AIza-e2e")
+	gw := startDev(t, fmt.Sprintf(`
+model_list:
+  - model_name: gemini-flash
+    litellm_params: {model: gemini/gemini-2.5-flash, api_key: AIza-e2e, api_base: %s}
+general_settings:
+  master_key: %s
+`, srv.URL, masterKey))
+	client := gw.client(masterKey)
+
+	resp, err := client.Chat.Completions.New(context.Background(), userChat("gemini-flash", "one two three"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Choices[0].Message.Content; got != "You said: one two three" || resp.Usage.TotalTokens == 0 {
+		t.Errorf("reply %q, usage %+v", got, resp.Usage)
+	}
+	req := fake.Requests()[0]
+	if req.Path != "/v1beta/models/gemini-2.5-flash:generateContent" || req.Header.Get("X-Goog-Api-Key") != "AIza-e2e" {
+		t.Errorf("provider got path %q, x-goog-api-key %q", req.Path, req.Header.Get("X-Goog-Api-Key"))
+	}
+	if req.Header.Get("Authorization") != "" {
+		t.Error("an Authorization header reached the Gemini API")
+	}
+
+	for _, asked := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stream, include_usage=%t", asked), func(t *testing.T) {
+			params := userChat("gemini-flash", "four five six")
+			if asked {
+				params = withUsage(params)
+			}
+			r := streamChat(t, client, params)
+			if got := r.acc.Choices[0].Message.Content; got != "You said: four five six" || r.chunks < 4 {
+				t.Errorf("streamed reply %q in %d chunks", got, r.chunks)
+			}
+			r.checkUsageChunk(t, asked)
+			reqs := fake.Requests()
+			if p := reqs[len(reqs)-1].Path; p != "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse" {
+				t.Errorf("provider path = %q", p)
+			}
+		})
+	}
+}
+
+// TestEndToEndVertex drives a vertex_ai/ deployment whose service-account key the gateway
+// exchanges for an access token at the key's token endpoint (the fake's), in the
+// background, before any request needs it.
+func TestEndToEndVertex(t *testing.T) {
+	fake, srv := providertest.StartVertex(t, "proj-e2e", "europe-west4")
+	keyFile := filepath.Join(t.TempDir(), "sa.json")
+	if err := os.WriteFile(keyFile, fake.ServiceAccountJSON(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw := startDev(t, fmt.Sprintf(`
+model_list:
+  - model_name: gemini-pro
+    litellm_params:
+      model: vertex_ai/gemini-2.5-pro
+      api_base: %s
+      vertex_project: proj-e2e
+      vertex_location: europe-west4
+      vertex_credentials: %s
+general_settings:
+  master_key: %s
+`, srv.URL, keyFile, masterKey))
+	client := gw.client(masterKey)
+
+	resp, err := client.Chat.Completions.New(context.Background(), userChat("gemini-pro", "one two three"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Choices[0].Message.Content; got != "You said: one two three" || resp.Usage.TotalTokens == 0 {
+		t.Errorf("reply %q, usage %+v", got, resp.Usage)
+	}
+	r := streamChat(t, client, userChat("gemini-pro", "four five"))
+	if got := r.acc.Choices[0].Message.Content; got != "You said: four five" {
+		t.Errorf("streamed reply %q", got)
+	}
+	r.checkUsageChunk(t, false)
+
+	var paths, tokens []string
+	for _, req := range fake.Requests() {
+		paths = append(paths, req.Path)
+		if req.Path != "/token" {
+			tokens = append(tokens, req.Header.Get("Authorization"))
+		}
+	}
+	want := []string{
+		"/token",
+		"/v1/projects/proj-e2e/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent",
+		"/v1/projects/proj-e2e/locations/europe-west4/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+	}
+	if strings.Join(paths, "\n") != strings.Join(want, "\n") {
+		t.Errorf("provider requests:\n%s\nwant:\n%s", strings.Join(paths, "\n"), strings.Join(want, "\n"))
+	}
+	for _, tok := range tokens {
+		if tok != "Bearer ya29.fake-0001" {
+			t.Errorf("Authorization = %q, want the token the gateway obtained", tok)
+		}
+	}
+}
+
+// TestEndToEndInjectedStreamUsage: a client streams from an OpenAI-compatible deployment
+// without asking for usage. The gateway asks the provider for it (spend must be exact)
+// and hides the extra chunk from the client.
+func TestEndToEndInjectedStreamUsage(t *testing.T) {
+	fake, cfg := oneProvider(t)
+	gw := startDev(t, cfg)
+	r := streamChat(t, gw.client(masterKey), openai.ChatCompletionNewParams{
+		Model:    "gpt-5.5",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("one two three")},
+	})
+	if got := r.acc.Choices[0].Message.Content; got != "You said: one two three" {
+		t.Errorf("streamed reply = %q", got)
+	}
+	r.checkUsageChunk(t, false)
+
+	reqs := fake.Requests()
+	var body struct {
+		Model         string `json:"model"`
+		Stream        bool   `json:"stream"`
+		StreamOptions *struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+	}
+	if err := json.Unmarshal(reqs[len(reqs)-1].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Model != "gpt-real" || !body.Stream || body.StreamOptions == nil || !body.StreamOptions.IncludeUsage {
+		t.Errorf("provider body = %s; want the deployment's model and stream_options.include_usage true", reqs[len(reqs)-1].Body)
+	}
+}
+
+// TestEndToEndFallbackBedrockToGemini: attempt 1 goes to Bedrock, signed, and fails;
+// attempt 2 goes to the Gemini API. Envoy shares one header map between attempts, so
+// attempt 2 must have removed every header attempt 1's signature added.
+func TestEndToEndFallbackBedrockToGemini(t *testing.T) {
+	bedrock, bsrv := providertest.StartBedrock(t, "eu-west-1", "AKIDFALLBACK", "fallback-secret")
+	bedrock.SessionToken = "fallback-session"
+	gemini, gsrv := providertest.StartGemini(t, "AIza-fallback")
+	gw := startDev(t, fmt.Sprintf(`
+model_list:
+  - model_name: primary
+    litellm_params:
+      model: bedrock/%s
+      api_base: %s
+      aws_region_name: eu-west-1
+      aws_access_key_id: AKIDFALLBACK
+      aws_secret_access_key: fallback-secret
+      aws_session_token: fallback-session
+  - model_name: backup
+    litellm_params: {model: gemini/gemini-2.5-flash, api_key: AIza-fallback, api_base: %s}
+litellm_settings:
+  num_retries: 0
+  fallbacks: [{"primary": ["backup"]}]
+general_settings:
+  master_key: %s
+`, bedrockModel, bsrv.URL, gsrv.URL, masterKey))
+	bedrock.FailNext(503)
+
+	client := gw.client(masterKey)
+	resp, err := client.Chat.Completions.New(context.Background(), userChat("primary", "still there?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Choices[0].Message.Content; got != "You said: still there?" {
+		t.Errorf("reply = %q", got)
+	}
+	b := bedrock.Requests()
+	if len(b) != 1 || b[0].Header.Get("X-Amz-Security-Token") != "fallback-session" || b[0].Header.Get("X-Amz-Date") == "" {
+		t.Fatalf("Bedrock got %d requests; want one, signed with the session token", len(b))
+	}
+	g := gemini.Requests()
+	if len(g) != 1 {
+		t.Fatalf("Gemini got %d requests, want 1", len(g))
+	}
+	for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"} {
+		if v := g[0].Header.Get(h); v != "" {
+			t.Errorf("attempt 1's %s reached the fallback: %q", h, v)
+		}
+	}
+	if g[0].Header.Get("X-Goog-Api-Key") != "AIza-fallback" {
+		t.Errorf("fallback x-goog-api-key = %q", g[0].Header.Get("X-Goog-Api-Key"))
+	}
+}

@@ -1,0 +1,267 @@
+package extproc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+
+	"github.com/tollgate-dev/tollgate/translate"
+)
+
+// Vertex AI access tokens. A vertex_ai/ deployment authenticates with an OAuth2 access
+// token its service-account key is exchanged for at Google's token endpoint. That
+// exchange is a network round trip, and an ext_proc message must be answered within
+// message_timeout (1 s), so it never runs on the request path: one goroutine per
+// deployment fetches a token before the current one expires, and the upstream stage only
+// reads the current token. This lives in extproc, not translate (which stays free of
+// network calls) nor cmd/tollgate, because the tokens belong to the deployments New
+// builds, and every server New returns, in `serve`, `dev` or a test, must work alike.
+
+const (
+	// cloudPlatformScope is the OAuth2 scope Vertex AI requests need.
+	cloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform"
+	// tokenRefreshMargin is how long before expiry a token is replaced. Google's tokens
+	// live an hour; five minutes leave room for retries while the old one still works.
+	tokenRefreshMargin = 5 * time.Minute
+	// tokenFetchTimeout bounds one exchange at the token endpoint.
+	tokenFetchTimeout = 30 * time.Second
+	// tokenRetryMax caps the back-off between failed exchanges.
+	tokenRetryMax = time.Minute
+	// firstTokenWait bounds how long New waits for the first exchanges, so that a
+	// gateway that starts serving can already reach Vertex AI.
+	firstTokenWait = 15 * time.Second
+)
+
+// googleToken keeps one vertex_ai/ deployment's access token current.
+type googleToken struct {
+	id  string // the deployment, for messages
+	key []byte // the service-account key's JSON
+	cur atomic.Pointer[tokenState]
+	// fetch exchanges key for a token; tests may replace it.
+	fetch func(ctx context.Context, key []byte) (*oauth2.Token, error)
+}
+
+// tokenState is the outcome of the latest exchange.
+type tokenState struct {
+	token  string
+	expiry time.Time // zero: the endpoint gave no lifetime
+	err    error     // why the latest exchange failed; nil after a success
+}
+
+// current returns the token to send now, or why there is none: a 503, since the
+// deployment cannot be reached until an exchange succeeds.
+func (g *googleToken) current(now time.Time) (string, error) {
+	st := g.cur.Load()
+	if st != nil && st.token != "" && (st.expiry.IsZero() || now.Before(st.expiry)) {
+		return st.token, nil
+	}
+	cause := "no exchange has completed yet"
+	if st != nil && st.err != nil {
+		cause = st.err.Error()
+	}
+	return "", &translate.APIError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "provider_credentials_unavailable",
+		Message: fmt.Sprintf("deployment %s: the Vertex AI credentials (vertex_credentials) could not be exchanged for an access token: %s", g.id, cause)}
+}
+
+// run keeps the token current until ctx ends, calling first once the first exchange has
+// completed, successfully or not.
+func (g *googleToken) run(ctx context.Context, log *slog.Logger, first func()) {
+	backoff := time.Second
+	for {
+		tok, err := g.fetch(ctx, g.key)
+		if ctx.Err() != nil {
+			first()
+			return
+		}
+		if err != nil {
+			log.Warn("vertex_ai access token exchange failed", "deployment", g.id, "err", err, "retry_in", backoff)
+		}
+		wait := g.record(tok, err, time.Now(), &backoff)
+		first()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// record stores the outcome of an exchange finished at now and returns how long to wait
+// before the next one: until shortly before the new token expires, or, after a failure,
+// *backoff, which doubles up to tokenRetryMax. A failure keeps a token that still works.
+func (g *googleToken) record(tok *oauth2.Token, err error, now time.Time, backoff *time.Duration) time.Duration {
+	if err != nil {
+		st := &tokenState{err: err}
+		if old := g.cur.Load(); old != nil {
+			st.token, st.expiry = old.token, old.expiry
+		}
+		g.cur.Store(st)
+		wait := *backoff
+		*backoff = min(2**backoff, tokenRetryMax)
+		return wait
+	}
+	g.cur.Store(&tokenState{token: tok.AccessToken, expiry: tok.Expiry})
+	*backoff = time.Second
+	return refreshIn(tok.Expiry, now)
+}
+
+// refreshIn is how long a token expiring at expiry is used before it is replaced:
+// until tokenRefreshMargin before expiry, or half its lifetime for short-lived tokens.
+func refreshIn(expiry, now time.Time) time.Duration {
+	if expiry.IsZero() {
+		return 30 * time.Minute
+	}
+	life := expiry.Sub(now)
+	if life > 2*tokenRefreshMargin {
+		return life - tokenRefreshMargin
+	}
+	return max(life/2, time.Second)
+}
+
+// exchangeServiceAccount trades a service-account key for an access token at the key's
+// token_uri. The credentials are built afresh for every exchange: their token source
+// caches the token until seconds before it expires, and a refresh must get a new one.
+func exchangeServiceAccount(ctx context.Context, key []byte) (*oauth2.Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, tokenFetchTimeout)
+	defer cancel()
+	// The JWT token source posts without a context; this client ties each request to ctx
+	// so that a slow endpoint cannot outlive the timeout or the server.
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: contextTransport{ctx}})
+	creds, err := google.CredentialsFromJSONWithType(ctx, key, google.ServiceAccount, cloudPlatformScope)
+	if err != nil {
+		return nil, fmt.Errorf("read service-account key: %w", err)
+	}
+	tok, err := creds.TokenSource.Token()
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	return tok, nil
+}
+
+// tokenError is a failed exchange, described by the status and the OAuth2 error fields
+// (RFC 6749 section 5.2) only: the rest of a response body, which a proxy in front of the
+// endpoint might fill with anything, is left out.
+func tokenError(err error) error {
+	if re, ok := errors.AsType[*oauth2.RetrieveError](err); ok {
+		msg := fmt.Sprintf("token endpoint answered HTTP %d", re.Response.StatusCode)
+		code, desc := re.ErrorCode, re.ErrorDescription
+		if code == "" {
+			// The JWT flow does not parse the error body.
+			var body struct {
+				Error            string `json:"error"`
+				ErrorDescription string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &body) == nil {
+				code, desc = body.Error, body.ErrorDescription
+			}
+		}
+		if code != "" {
+			msg += ": " + clip(code)
+			if desc != "" {
+				msg += " (" + clip(desc) + ")"
+			}
+		}
+		return errors.New(msg)
+	}
+	// Transport errors name the endpoint's URL and the network failure; strip the
+	// oauth2 package's prefixes.
+	return errors.New(strings.TrimPrefix(err.Error(), "oauth2: "))
+}
+
+// clip shortens text from a token endpoint for a message.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
+
+// contextTransport sends every request with ctx.
+type contextTransport struct{ ctx context.Context }
+
+func (t contextTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return http.DefaultTransport.RoundTrip(r.WithContext(t.ctx))
+}
+
+// googleTokens are the token refreshers of a Server's vertex_ai/ deployments.
+type googleTokens struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startGoogleTokens starts a refresher for each deployment that needs one (nil when none
+// does) and waits, up to firstTokenWait, until each has finished its first exchange. A failed exchange is not
+// fatal: it is retried in the background, and requests get a 503 until one succeeds.
+func startGoogleTokens(deps map[string]*deployment, log *slog.Logger) *googleTokens {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(deps)), func(d *deployment) bool { return d.google != nil }) {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gt := &googleTokens{cancel: cancel}
+	var firsts sync.WaitGroup
+	for _, d := range deps {
+		if d.google == nil {
+			continue
+		}
+		firsts.Add(1)
+		gt.wg.Add(1)
+		once := sync.OnceFunc(firsts.Done)
+		go func() {
+			defer gt.wg.Done()
+			d.google.run(ctx, log, once)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { firsts.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(firstTokenWait):
+		log.Warn("vertex_ai access token exchanges are still running; requests to those deployments fail with 503 until they complete")
+	}
+	return gt
+}
+
+// stop ends the refreshers and waits for them.
+func (gt *googleTokens) stop() {
+	gt.cancel()
+	gt.wg.Wait()
+}
+
+// Close stops the background work New started: the refreshing of Vertex AI access
+// tokens. The server answers no request for vertex_ai/ deployments after it.
+func (s *Server) Close() {
+	if s.tokens != nil {
+		s.tokens.stop()
+	}
+}
+
+// attemptTarget is the target of one attempt: the deployment's own, with the current
+// access token for vertex_ai/ deployments. It never blocks.
+func (d *deployment) attemptTarget(now time.Time) (*translate.Target, error) {
+	if d.google == nil {
+		return &d.target, nil
+	}
+	tok, err := d.google.current(now)
+	if err != nil {
+		return nil, err
+	}
+	t := d.target
+	g := *d.target.Google
+	g.AccessToken = tok
+	t.Google = &g
+	return &t, nil
+}
