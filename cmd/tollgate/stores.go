@@ -58,13 +58,13 @@ func openStores(ctx context.Context, cfg *config.Config, env func(string) (strin
 		return nil, err
 	}
 	s.redis = redis.NewClient(ropts)
-	if s.keys, err = keys.Open(ctx, pool, s.redis, keys.Options{Logger: logger.With("component", "keys")}); err != nil {
+	if s.keys, err = keys.Open(ctx, pool, s.redis, keys.Options{Logger: logger}); err != nil {
 		return nil, err
 	}
-	if s.writer, err = spend.NewWriter(pool, spend.Options{SpoolDir: spoolDir, Logger: logger.With("component", "spend")}); err != nil {
+	if s.writer, err = spend.NewWriter(pool, spend.Options{SpoolDir: spoolDir, Logger: logger}); err != nil {
 		return nil, err
 	}
-	s.api = spend.NewAPI(pool, logger.With("component", "spend-api"))
+	s.api = spend.NewAPI(pool, logger)
 	return s, nil
 }
 
