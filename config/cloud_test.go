@@ -12,7 +12,7 @@ import (
 // cloudFields are the Deployment fields finishCloud fills.
 type cloudFields struct {
 	APIBase, AWSRegion, AWSAccessKeyID, AWSSecretAccessKey, AWSSessionToken string
-	VertexProject, VertexLocation, VertexCredentials                          string
+	VertexProject, VertexLocation, VertexCredentials                        string
 }
 
 func cloudOf(d *Deployment) cloudFields {

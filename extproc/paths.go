@@ -37,6 +37,7 @@ func (r route) method() string {
 
 // supportedEndpoints names what tollgate serves, for the unknown-path error.
 const supportedEndpoints = "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, " +
+	"POST /v1/messages, POST /v1/messages/count_tokens, " +
 	"GET /v1/models, GET /v1/models/{model}, GET /health/liveliness, GET /health/readiness"
 
 // inferenceEndpoints maps the path after /v1/ (or after an Azure deployment) to its
@@ -45,6 +46,9 @@ var inferenceEndpoints = map[string]translate.Endpoint{
 	"chat/completions": translate.ChatCompletions,
 	"completions":      translate.Completions,
 	"embeddings":       translate.Embeddings,
+	// Anthropic's Messages API, for Anthropic SDK clients.
+	"messages":              translate.Messages,
+	"messages/count_tokens": translate.CountTokens,
 }
 
 // parsePath maps a request path to its route. The query string is ignored; "/v1" is
@@ -64,7 +68,7 @@ func parsePath(path string) route {
 	if rest, ok := strings.CutPrefix(path, "/openai/deployments/"); ok {
 		name, op, ok := strings.Cut(rest, "/")
 		ep, known := inferenceEndpoints[op]
-		if !ok || !known || name == "" {
+		if !ok || !known || name == "" || ep.Native() {
 			return route{}
 		}
 		if unescaped, err := url.PathUnescape(name); err == nil {

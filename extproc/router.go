@@ -187,8 +187,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 			"this key may not use model %q; this key may use: %s. Generate a key scoped to that model (/key/generate with \"models\")",
 			name, r.s.usable(r.principal)))
 	case !a.serves(r.route.ep):
-		return r.reject(fail(errUnsupportedEndpoint, "model", "model %q does not serve /v1/%s: none of its deployments' providers support it",
-			name, r.route.ep))
+		return r.reject(unsupportedEndpoint(name, a, r.route.ep))
 	}
 	r.alias, r.stream, r.includeUsage = a, req.Stream, req.IncludeUsage
 	if err := r.reserve(len(b.Body), ""); err != nil {
@@ -343,7 +342,7 @@ func (r *router) translateBody(body []byte) ([]byte, translate.Usage, error) {
 	}
 	e := translate.StatusError(r.status, "the upstream request failed: "+text)
 	e.Code = "upstream_error"
-	return e.JSON(), translate.Usage{}, nil
+	return r.errorBody(e), translate.Usage{}, nil
 }
 
 // isOpenAIError reports whether body already is {"error": {"message": ...}}.
@@ -395,5 +394,5 @@ func (r *router) streamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 func (r *router) reject(err error, headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
 	e, _ := apiError(err)
 	r.status, r.errCode = e.Status, e.Code
-	return r.s.reject(r.ctx, err, r.requestID, headers...)
+	return r.s.rejectAs(r.ctx, err, r.requestID, r.errorBody, headers...)
 }

@@ -75,6 +75,9 @@ type alias struct {
 
 // serves reports whether any deployment of the alias serves ep.
 func (a *alias) serves(ep translate.Endpoint) bool {
+	if ep.Native() {
+		return a.speaksNative(ep)
+	}
 	for _, d := range a.deployments {
 		if d.spec.Serves(ep) {
 			return true
@@ -277,6 +280,13 @@ func (s *Server) dispatch(ctx context.Context, p processor, req *extprocv3.Proce
 // are logged at debug level; internal ones, whose cause the client is not told, at error
 // level.
 func (s *Server) reject(ctx context.Context, err error, requestID string, headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
+	return s.rejectAs(ctx, err, requestID, (*translate.APIError).JSON, headers...)
+}
+
+// rejectAs is reject with the error body rendered by render: Anthropic's error shape for
+// clients of its native API, OpenAI's for everyone else.
+func (s *Server) rejectAs(ctx context.Context, err error, requestID string, render func(*translate.APIError) []byte,
+	headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
 	e, internal := apiError(err)
 	for _, h := range e.Headers {
 		headers = append(headers, set(h.Key, h.Value))
@@ -287,7 +297,7 @@ func (s *Server) reject(ctx context.Context, err error, requestID string, header
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request rejected", slog.String("request_id", requestID),
 			slog.Int("status", e.Status), slog.String("code", e.Code), slog.String("message", e.Message))
 	}
-	return reply(e.Status, e.JSON(), requestID, headers...)
+	return reply(e.Status, render(e), requestID, headers...)
 }
 
 // ServerOptions are the options the gRPC server serving s must be created with.

@@ -30,6 +30,7 @@ var endpointsByName = map[string]translate.Endpoint{
 	translate.Completions.String():     translate.Completions,
 	translate.Embeddings.String():      translate.Embeddings,
 	translate.Messages.String():        translate.Messages,
+	translate.CountTokens.String():     translate.CountTokens,
 }
 
 func (s *Server) newUpstream(ctx context.Context, id string) *upstream {
@@ -100,7 +101,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 	headers = append(headers, contentLength(len(body)))
 	var remove []string
 	for _, c := range translate.CredentialHeaders {
-		if !setsHeader(up.Headers, c) {
+		// A native Anthropic client's anthropic-beta opts into API features; every
+		// deployment of its chain speaks Anthropic's API (alias.speaksNative), so it stays.
+		if !setsHeader(up.Headers, c) && (c != "anthropic-beta" || !ep.Native()) {
 			remove = append(remove, c)
 		}
 	}

@@ -60,7 +60,7 @@ func streamedResponse(contentType string) (streamed, becomesSSE bool) {
 	case strings.HasPrefix(contentType, "text/event-stream"):
 		return true, false
 	case strings.HasPrefix(contentType, eventStreamType):
-		return false, false
+		return true, true
 	}
 	return false, false
 }

@@ -55,7 +55,7 @@ var anthropicSpec = &Spec{
 	Name:        "anthropic",
 	DefaultBase: "https://api.anthropic.com",
 	KeyRequired: true,
-	Endpoints:   []Endpoint{ChatCompletions},
+	Endpoints:   []Endpoint{ChatCompletions, Messages, CountTokens},
 	Translator:  anthropicTranslator{},
 }
 
@@ -72,11 +72,15 @@ func (a anthropicTranslator) created() int64 {
 	return a.now().Unix()
 }
 
-// Request translates an OpenAI chat completion request into a Messages API request.
+// Request translates an OpenAI chat completion request into a Messages API request;
+// native Messages API requests only get the deployment's model (anthropicNativeRequest).
 func (a anthropicTranslator) Request(ep Endpoint, body []byte, t *Target) (*Upstream, error) {
+	if ep.Native() {
+		return anthropicNativeRequest(ep, body, t)
+	}
 	if ep != ChatCompletions {
 		return nil, &APIError{Status: 400, Type: "invalid_request_error", Code: "unsupported_endpoint",
-			Message: fmt.Sprintf("anthropic deployments serve chat/completions, not %s", ep)}
+			Message: fmt.Sprintf("anthropic deployments serve chat/completions, messages and messages/count_tokens, not %s", ep)}
 	}
 	req, err := anthropicBuildRequest(body, t.Model)
 	if err != nil {
@@ -823,8 +827,12 @@ func anthropicResponseFormat(req *anthropicRequest, raw json.RawMessage) error {
 	return nil
 }
 
-// Response translates a whole Messages API response (any status) into OpenAI format.
+// Response translates a whole Messages API response (any status) into OpenAI format;
+// responses to native Messages API requests pass through (anthropicNativeResponse).
 func (a anthropicTranslator) Response(ep Endpoint, status int, body []byte) ([]byte, Usage, error) {
+	if ep.Native() {
+		return anthropicNativeResponse(ep, status, body)
+	}
 	if status >= 400 {
 		return anthropicError(status, body).JSON(), Usage{}, nil
 	}
@@ -1007,7 +1015,11 @@ func anthropicContextExceeded(msg string) bool {
 
 // Stream starts translating one Messages API event stream. The output ends with the
 // usage chunk (empty choices) before [DONE] when the client set
-// stream_options.include_usage, as an OpenAI stream does; see anthropicStream.
+// stream_options.include_usage, as an OpenAI stream does; see anthropicStream. The stream
+// of a native Messages API request passes through (anthropicPassStream).
 func (a anthropicTranslator) Stream(ep Endpoint, o StreamOptions) Stream {
+	if ep.Native() {
+		return &anthropicPassStream{}
+	}
 	return newAnthropicStream(a, o.IncludeUsage)
 }

@@ -528,7 +528,7 @@ func TestAnthropicRequestErrors(t *testing.T) {
 
 func TestAnthropicRequestEndpoint(t *testing.T) {
 	_, err := anthropicTestTranslator.Request(Embeddings, []byte(`{"input":"x"}`), anthropicTarget(t, "", "", nil))
-	want := &APIError{Status: 400, Type: "invalid_request_error", Code: "unsupported_endpoint", Message: "anthropic deployments serve chat/completions, not embeddings"}
+	want := &APIError{Status: 400, Type: "invalid_request_error", Code: "unsupported_endpoint", Message: "anthropic deployments serve chat/completions, messages and messages/count_tokens, not embeddings"}
 	var got *APIError
 	if !errors.As(err, &got) {
 		t.Fatalf("err = %v", err)

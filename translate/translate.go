@@ -19,9 +19,15 @@ const (
 	Completions                         // POST /v1/completions
 	Embeddings                          // POST /v1/embeddings
 	Messages                            // POST /v1/messages (Anthropic clients)
+	CountTokens                         // POST /v1/messages/count_tokens (Anthropic clients)
 )
 
-// String names the endpoint as its OpenAI path does.
+// Native reports whether clients of ep speak a provider's own format (Anthropic's Messages
+// API) rather than OpenAI's: bodies and streams pass through, and errors take that
+// provider's shape.
+func (e Endpoint) Native() bool { return e == Messages || e == CountTokens }
+
+// String names the endpoint as its path after /v1/ does.
 func (e Endpoint) String() string {
 	switch e {
 	case ChatCompletions:
@@ -32,6 +38,8 @@ func (e Endpoint) String() string {
 		return "embeddings"
 	case Messages:
 		return "messages"
+	case CountTokens:
+		return "messages/count_tokens"
 	}
 	return fmt.Sprintf("Endpoint(%d)", int(e))
 }

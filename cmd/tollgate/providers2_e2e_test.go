@@ -343,3 +343,130 @@ general_settings:
 		t.Errorf("fallback x-goog-api-key = %q", g[0].Header.Get("X-Goog-Api-Key"))
 	}
 }
+
+// TestEndToEndAnthropicNative is an Anthropic client (its wire format, as the Anthropic
+// SDKs send it) using the gateway with a virtual key: /v1/messages and
+// /v1/messages/count_tokens pass through to anthropic/ deployments with the deployment's
+// model and key, streams pass unchanged, and errors come in Anthropic's shape.
+func TestEndToEndAnthropicNative(t *testing.T) {
+	fake, srv := providertest.StartAnthropic(t, "sk-ant-upstream")
+	openaiFake, osrv := providertest.StartOpenAI(t, "sk-upstream")
+	gw := startDev(t, fmt.Sprintf(`
+model_list:
+  - model_name: claude
+    litellm_params: {model: anthropic/claude-sonnet-5, api_key: sk-ant-upstream, api_base: %s}
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-real, api_key: sk-upstream, api_base: %s/v1}
+general_settings:
+  master_key: %s
+`, srv.URL, osrv.URL, masterKey))
+	anthropicHeaders := []string{"x-api-key", masterKey, "anthropic-version", "2023-06-01", "anthropic-beta", "prompt-caching-2024-07-31"}
+	const messages = `"messages":[{"role":"user","content":"Summarize this in one line."}]`
+
+	t.Run("message", func(t *testing.T) {
+		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"claude","max_tokens":64,"system":"Be brief.",`+messages+`}`), anthropicHeaders...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		var msg struct {
+			Type, Model string
+			Content     []struct{ Type, Text string }
+			StopReason  string `json:"stop_reason"`
+			Usage       struct {
+				InputTokens  int `json:"input_tokens"`
+				OutputTokens int `json:"output_tokens"`
+			}
+		}
+		if err := json.Unmarshal(body, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.Type != "message" || msg.Model != "claude-sonnet-5" || len(msg.Content) != 1 || msg.Content[0].Text != "You said: Summarize this in one line." ||
+			msg.StopReason != "end_turn" || msg.Usage.InputTokens == 0 || msg.Usage.OutputTokens == 0 {
+			t.Errorf("message = %s", body)
+		}
+		reqs := fake.Requests()
+		req := reqs[len(reqs)-1]
+		if req.Path != "/v1/messages" || req.Header.Get("X-Api-Key") != "sk-ant-upstream" || req.Header.Get("Anthropic-Beta") != "prompt-caching-2024-07-31" {
+			t.Errorf("provider got path %q, x-api-key %q, anthropic-beta %q", req.Path, req.Header.Get("X-Api-Key"), req.Header.Get("Anthropic-Beta"))
+		}
+		if !strings.Contains(string(req.Body), `"model":"claude-sonnet-5"`) || strings.Contains(fmt.Sprint(req.Header), masterKey) {
+			t.Errorf("provider got body %s, headers %v", req.Body, req.Header)
+		}
+	})
+
+	t.Run("stream", func(t *testing.T) {
+		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"claude","max_tokens":64,"stream":true,`+messages+`}`), anthropicHeaders...)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("status %d, content-type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		var types []string
+		var text strings.Builder
+		for _, line := range strings.Split(string(body), "\n") {
+			data, ok := strings.CutPrefix(line, "data: ")
+			if !ok {
+				continue
+			}
+			var ev struct {
+				Type  string
+				Delta struct{ Text string }
+			}
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				t.Fatalf("event %q: %v", data, err)
+			}
+			if len(types) == 0 || types[len(types)-1] != ev.Type {
+				types = append(types, ev.Type)
+			}
+			text.WriteString(ev.Delta.Text)
+		}
+		want := []string{"message_start", "ping", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"}
+		if strings.Join(types, " ") != strings.Join(want, " ") || text.String() != "You said: Summarize this in one line." {
+			t.Errorf("events %v, text %q", types, text.String())
+		}
+		if strings.Contains(string(body), "chat.completion") {
+			t.Error("the stream was translated to OpenAI's format")
+		}
+	})
+
+	t.Run("count_tokens", func(t *testing.T) {
+		resp, body := gw.post(t, "/v1/messages/count_tokens", "", []byte(`{"model":"claude",`+messages+`}`), anthropicHeaders...)
+		if resp.StatusCode != 200 || string(body) != `{"input_tokens":5}`+"\n" {
+			t.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		reqs := fake.Requests()
+		if p := reqs[len(reqs)-1].Path; p != "/v1/messages/count_tokens" {
+			t.Errorf("provider path = %q", p)
+		}
+	})
+
+	errorsCases := []struct {
+		name, model string
+		headers     []string
+		fail        int
+		wantStatus  int
+		wantType    string
+		wantInMsg   string
+	}{
+		{"wrong key", "claude", []string{"x-api-key", "sk-wrong", "anthropic-version", "2023-06-01"}, 0, 401, "authentication_error", "invalid API key"},
+		{"alias without Anthropic deployments", "gpt", anthropicHeaders, 0, 400, "invalid_request_error", "must be an anthropic/ deployment"},
+		{"provider error passes", "claude", anthropicHeaders, 400, 400, "invalid_request_error", "told to fail with 400"},
+	}
+	for _, tc := range errorsCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fail != 0 {
+				fake.FailNext(tc.fail)
+			}
+			resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"`+tc.model+`","max_tokens":64,`+messages+`}`), tc.headers...)
+			var e struct {
+				Type  string
+				Error struct{ Type, Message string }
+			}
+			if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != tc.wantStatus || e.Type != "error" ||
+				e.Error.Type != tc.wantType || !strings.Contains(e.Error.Message, tc.wantInMsg) {
+				t.Errorf("status %d, body %s; want %d %s mentioning %q", resp.StatusCode, body, tc.wantStatus, tc.wantType, tc.wantInMsg)
+			}
+		})
+	}
+	if n := len(openaiFake.Requests()); n != 0 {
+		t.Errorf("the OpenAI deployment got %d requests", n)
+	}
+}

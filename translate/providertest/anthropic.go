@@ -23,7 +23,8 @@ import (
 // documents (x-api-key, anthropic-version, max_tokens, roles, content blocks, tool
 // pairing, tools and tool_choice) and answers Anthropic-shaped errors when they fail; a
 // valid request gets a Message, or its streamed events
-// (https://docs.anthropic.com/en/api/messages-streaming) when "stream" is true.
+// (https://docs.anthropic.com/en/api/messages-streaming) when "stream" is true. It also
+// serves POST /v1/messages/count_tokens (see countAnthropicTokens).
 //
 // It answers deterministically: the reply repeats the last user message ("You said:
 // ..."), or, when tool_choice forces a tool, calls that tool with {"text": <the reply>}.
@@ -98,7 +99,7 @@ func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 
 	switch {
-	case r.URL.Path != "/v1/messages":
+	case r.URL.Path != "/v1/messages" && r.URL.Path != anthropicCountPath:
 		writeAnthropicError(w, 404, "not_found_error", "Not Found")
 		return
 	case r.Method != http.MethodPost:
@@ -120,6 +121,10 @@ func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case !anthropicVersions[v]:
 		writeAnthropicError(w, 400, "invalid_request_error", fmt.Sprintf("anthropic-version: %q is not a valid version", v))
+		return
+	}
+	if r.URL.Path == anthropicCountPath {
+		countAnthropicTokens(w, body)
 		return
 	}
 	req, msg := checkAnthropicRequest(body)
