@@ -18,6 +18,7 @@ type SpendSink interface {
 type SpendRecord struct {
 	RequestID string
 	Principal *Principal
+	EndUser   string // the body's "user"
 	Alias     string
 	// Deployment is the config.yaml deployment that answered; "" when none did.
 	DeploymentID, Provider, ProviderModel string
@@ -71,7 +72,7 @@ func (r *router) finish(ctx context.Context, u translate.Usage) cost {
 	}
 	r.finished = true
 	rec := SpendRecord{
-		RequestID: r.requestID, Principal: r.principal, Usage: u,
+		RequestID: r.requestID, Principal: r.principal, EndUser: r.endUser, Usage: u,
 		Status: r.status, ErrorCode: r.errCode, Start: r.start, FirstByte: r.firstByte, End: time.Now(),
 		Stream: r.stream,
 	}

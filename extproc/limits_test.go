@@ -76,14 +76,14 @@ func TestLimitsReserveAndSettle(t *testing.T) {
 	limits := newFakeLimits()
 	_, c := startServerDeps(t, testConfig(), Deps{Auth: newFakeAuth(), Limits: limits, Pricer: fakePricer{}})
 	e := routerStream(t, c)
-	body := `{"model":"local-llama","messages":[{"role":"user","content":"hello there"}]}`
+	body := `{"model":"local-llama","messages":[{"role":"user","content":"hello there"}],"user":"customer-42"}`
 	e.send(post("/v1/chat/completions", "authorization", "Bearer "+scopedKey))
 	if got := summarize(e.send(requestBody(body))); got.Phase != "request_body" {
 		t.Fatalf("request body answered %+v", got)
 	}
 	// Worst case: a token per 3 bytes of body, and the deployment's 100 output tokens.
 	prompt := int64(len(body)/3 + 1)
-	want := []LimitRequest{{Alias: "local-llama", CostMicroUSD: prompt*10 + 100*30, Tokens: prompt + 100}}
+	want := []LimitRequest{{Alias: "local-llama", EndUser: "customer-42", CostMicroUSD: prompt*10 + 100*30, Tokens: prompt + 100}}
 	if diff := cmp.Diff(want, limits.requests); diff != "" {
 		t.Errorf("reservation (-want +got):\n%s", diff)
 	}

@@ -17,6 +17,9 @@ type requestFields struct {
 	// is absent or null; the router adds include_usage to it when it asks the provider for
 	// usage.
 	StreamOptions []byte
+	// User is the end user the request is made for (OpenAI's "user"): LiteLLM's customer,
+	// whose budget and spend tollgate tracks.
+	User string
 }
 
 // parseRequest checks that body is valid JSON and reads its top-level "model", "stream"
@@ -58,6 +61,15 @@ func parseRequest(body []byte) (requestFields, error) {
 				return f, err
 			}
 			f.Stream = v
+		case keyIs(key, "user"):
+			switch val[0] {
+			case 'n': // null, as if absent
+				f.User = ""
+			case '"':
+				f.User = unquote(val)
+			default:
+				return f, fail(errInvalidRequest, "user", `"user" must be a string, not %s`, kind(val[0]))
+			}
 		case keyIs(key, "stream_options"):
 			f.StreamOptions, f.IncludeUsage = nil, false
 			switch val[0] {

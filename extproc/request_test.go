@@ -39,6 +39,9 @@ func TestParseRequest(t *testing.T) {
 			want: requestFields{StreamOptions: []byte(`{"include_usage":true,"include_usage":null}`)}},
 		{body: `{"stream_options":{}}`, want: requestFields{StreamOptions: []byte(`{}`)}},
 		{body: `{"stream_options":{"include_usage":true},"stream_options":null}`, want: requestFields{}},
+		{body: `{"model":"m","user":"customer-42"}`, want: requestFields{Model: "m", User: "customer-42"}},
+		{body: `{"user":null}`, want: requestFields{}},
+		{body: `{"user":7}`, wantErr: `"user" must be a string, not number`},
 		{body: `{"stream_options":[]}`, wantErr: `"stream_options" must be an object, not array`},
 		{body: `{"stream_options":{"include_usage":"yes"}}`, wantErr: `"stream_options.include_usage" must be a boolean, not string`},
 	}

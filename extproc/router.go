@@ -42,6 +42,7 @@ type router struct {
 
 	start, firstByte time.Time // the request's arrival, its response body's first byte
 	errCode          string    // the OpenAI error code the client got, if any
+	endUser          string    // the body's "user"
 	finished         bool      // finish ran: reservation ended, spend recorded
 }
 
@@ -190,7 +191,8 @@ func (r *router) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 		return r.reject(unsupportedEndpoint(name, a, r.route.ep))
 	}
 	r.alias, r.stream, r.includeUsage = a, req.Stream, req.IncludeUsage
-	if err := r.reserve(len(b.Body), ""); err != nil {
+	r.endUser = req.User
+	if err := r.reserve(len(b.Body), req.User); err != nil {
 		return r.reject(err)
 	}
 	common := &extprocv3.CommonResponse{

@@ -189,7 +189,7 @@ type spendSink struct{ w *spend.Writer }
 
 func (s spendSink) Record(r *extproc.SpendRecord) {
 	rec := spend.Record{
-		RequestID: r.RequestID, CallType: "completion",
+		RequestID: r.RequestID, CallType: "completion", EndUser: r.EndUser,
 		ModelAlias: r.Alias, DeploymentID: r.DeploymentID, Provider: r.Provider, ProviderModel: r.ProviderModel,
 		CostMicros: r.CostMicroUSD, CostKnown: r.CostKnown,
 		Status: r.Status, ErrorCode: r.ErrorCode,
