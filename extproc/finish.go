@@ -29,6 +29,16 @@ type SpendRecord struct {
 	ErrorCode                             string
 	Start, FirstByte, End                 time.Time
 	Stream                                bool
+	// UsageEstimated: the provider reported no usage (a stream cut or abandoned), so the
+	// tokens were estimated from the request's size and the events streamed.
+	UsageEstimated bool
+}
+
+// estimateStream is the usage of a stream that ended without the provider's count: a
+// token per bytesPerToken of request body, and a token per event streamed (providers
+// stream about one token per event). The client received that much; it is charged.
+func (r *router) estimateStream() translate.Usage {
+	return translate.Usage{PromptTokens: r.bodyLen/bytesPerToken + 1, CompletionTokens: r.events, Known: true}
 }
 
 // finishTimeout bounds settling a reservation after the client has gone.
@@ -71,8 +81,13 @@ func (r *router) finish(ctx context.Context, u translate.Usage) cost {
 		return cost{}
 	}
 	r.finished = true
+	estimated := false
+	if !u.Known && r.streaming && r.events > 0 {
+		u, estimated = r.estimateStream(), true
+	}
 	rec := SpendRecord{
-		RequestID: r.requestID, Principal: r.principal, EndUser: r.endUser, Usage: u,
+		UsageEstimated: estimated,
+		RequestID:      r.requestID, Principal: r.principal, EndUser: r.endUser, Usage: u,
 		Status: r.status, ErrorCode: r.errCode, Start: r.start, FirstByte: r.firstByte, End: time.Now(),
 		Stream: r.stream,
 	}

@@ -131,3 +131,38 @@ func TestLimitsRefusal(t *testing.T) {
 		t.Errorf("refusal = %+v", got)
 	}
 }
+
+// fakeSpend collects spend records.
+type fakeSpend struct{ records chan *SpendRecord }
+
+func (f fakeSpend) Record(r *SpendRecord) { f.records <- r }
+
+// A client that leaves mid-stream is still charged for what it received: the provider
+// never sent its usage, so the tokens are estimated and the record says so.
+func TestAbandonedStreamIsCharged(t *testing.T) {
+	limits := newFakeLimits()
+	sink := fakeSpend{records: make(chan *SpendRecord, 1)}
+	_, c := startServerDeps(t, testConfig(), Deps{Auth: newFakeAuth(), Limits: limits, Pricer: fakePricer{}, Spend: sink})
+	e := routerStream(t, c)
+	body := `{"model":"local-llama","stream":true,"messages":[{"role":"user","content":"count to ten"}]}`
+	e.send(post("/v1/chat/completions", "authorization", "Bearer "+scopedKey))
+	e.send(requestBody(body))
+	e.send(responseHeaders(false, ":status", "200", "content-type", "text/event-stream", headerDeployment, "local-llama-0"))
+	e.send(responseBody("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one\"}}]}\n\n"+
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" two\"}}]}\n\n", false))
+	e.stream.CloseSend() // the client went away
+	var rec *SpendRecord
+	select {
+	case rec = <-sink.records:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no spend record for an abandoned stream")
+	}
+	prompt := len(body)/3 + 1
+	want := translate.Usage{PromptTokens: prompt, CompletionTokens: 2, Known: true}
+	if diff := cmp.Diff(want, rec.Usage); diff != "" || !rec.UsageEstimated || rec.Status != 200 {
+		t.Errorf("record usage (-want +got):\n%s\nestimated %v, status %d", diff, rec.UsageEstimated, rec.Status)
+	}
+	if want := "settle " + itoa(int64(10*prompt+30*2)) + " " + itoa(int64(prompt+2)); len(limits.events) != 1 || limits.events[0] != want {
+		t.Errorf("reservation ended with %v, want %q", limits.events, want)
+	}
+}

@@ -43,6 +43,8 @@ type router struct {
 	start, firstByte time.Time // the request's arrival, its response body's first byte
 	errCode          string    // the OpenAI error code the client got, if any
 	endUser          string    // the body's "user"
+	bodyLen          int       // the request body's size, for usage estimates
+	events           int       // server-sent events forwarded to the client
 	finished         bool      // finish ran: reservation ended, spend recorded
 }
 
@@ -191,7 +193,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 		return r.reject(unsupportedEndpoint(name, a, r.route.ep))
 	}
 	r.alias, r.stream, r.includeUsage = a, req.Stream, req.IncludeUsage
-	r.endUser = req.User
+	r.endUser, r.bodyLen = req.User, len(b.Body)
 	if err := r.reserve(len(b.Body), req.User); err != nil {
 		return r.reject(err)
 	}
@@ -214,6 +216,9 @@ func bodyError(err error) error {
 	}
 	return fail(errInvalidRequest, "", "request body could not be read: %v", err)
 }
+
+// dataPrefix starts every server-sent event tollgate forwards.
+var dataPrefix = []byte("data: ")
 
 // sseMode switches the response body to STREAMED for the rest of the request, so each
 // SSE chunk is translated and forwarded as it arrives.
@@ -372,6 +377,7 @@ func (r *router) streamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 		})
 	}
 	out, err := r.sse.Next(b.Body, b.EndOfStream)
+	r.events += bytes.Count(out, dataPrefix)
 	if err != nil {
 		// The status line is long gone: end the client's stream with an error event.
 		r.sseFailed = true
