@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-dev/tollgate/config"
 	"github.com/tollgate-dev/tollgate/envoy"
 	"github.com/tollgate-dev/tollgate/envoy/emulator"
+	"github.com/tollgate-dev/tollgate/spend"
 	"github.com/tollgate-dev/tollgate/translate/providertest"
 )
 
@@ -73,6 +74,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func storeFlags(fs *flag.FlagSet, o *gatewayOptions) {
 	fs.StringVar(&o.pricesFile, "prices", "", "model prices in LiteLLM's model_prices_and_context_window.json format, over the built-in table")
 	fs.StringVar(&o.spoolDir, "spool-dir", "", "where spend records wait while Postgres is down (default: the user cache directory)")
+	fs.BoolVar(&o.serveCachedKeys, "serve-cached-keys-when-redis-down", false,
+		"while Redis is down, keep accepting keys verified recently (from memory, budgets unchecked) instead of answering 503")
 }
 
 // renderEnvoy prints the envoy.yaml for a config.
@@ -119,6 +122,9 @@ func check(args []string, stdout, stderr io.Writer) error {
 	} else {
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+		for _, id := range spend.Builtin().Unpriced(cfg) {
+			fmt.Fprintf(stdout, "warning: deployment %s has no known price: its requests are recorded with cost unknown and budgets do not count them; set input_cost_per_token and output_cost_per_token, or model_info.base_model\n", id)
 		}
 	}
 	if *envoyPath != "" {

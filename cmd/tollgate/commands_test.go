@@ -112,3 +112,24 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("err = %v, stderr %q", err, errOut)
 	}
 }
+
+// check names deployments whose price tollgate does not know: they are served, but their
+// spend is recorded as unknown.
+func TestCheckReportsUnpricedDeployments(t *testing.T) {
+	cfg := writeFile(t, "config.yaml", `
+model_list:
+  - model_name: mystery
+    litellm_params: {model: openai/mystery-model-9000, api_key: sk-provider}
+  - model_name: priced
+    litellm_params: {model: openai/mystery-model-9000, api_key: sk-provider, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}
+general_settings:
+  master_key: sk-master
+`)
+	out, _, err := runCmd(t, "check", "--config", cfg)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "deployment mystery-0 has no known price") || strings.Contains(out, "priced-0") {
+		t.Errorf("output:\n%s", out)
+	}
+}

@@ -36,6 +36,7 @@ type gatewayOptions struct {
 	grpcListen, adminListen string
 	pricesFile              string // a LiteLLM model_prices_and_context_window.json, over the built-in prices
 	spoolDir                string
+	serveCachedKeys         bool // keys.Options.ServeCachedWhenRedisDown
 }
 
 // startGateway opens the stores, then listens on both addresses and serves until
@@ -67,7 +68,7 @@ func startGateway(ctx context.Context, cfg *config.Config, o gatewayOptions, log
 		if o.spoolDir == "" {
 			o.spoolDir = defaultSpoolDir()
 		}
-		if g.stores, err = openStores(ctx, cfg, os.LookupEnv, o.spoolDir, logger); err != nil {
+		if g.stores, err = openStores(ctx, cfg, os.LookupEnv, o, logger); err != nil {
 			return nil, err
 		}
 		defer func() {

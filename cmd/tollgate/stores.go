@@ -34,8 +34,8 @@ type stores struct {
 }
 
 // openStores connects to Postgres and Redis, applies the schema migrations and starts the
-// key store and the spend writer. spoolDir holds spend records while Postgres is down.
-func openStores(ctx context.Context, cfg *config.Config, env func(string) (string, bool), spoolDir string, logger *slog.Logger) (_ *stores, err error) {
+// key store and the spend writer.
+func openStores(ctx context.Context, cfg *config.Config, env func(string) (string, bool), o gatewayOptions, logger *slog.Logger) (_ *stores, err error) {
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("database_url: %w", err)
@@ -58,10 +58,10 @@ func openStores(ctx context.Context, cfg *config.Config, env func(string) (strin
 		return nil, err
 	}
 	s.redis = redis.NewClient(ropts)
-	if s.keys, err = keys.Open(ctx, pool, s.redis, keys.Options{Logger: logger}); err != nil {
+	if s.keys, err = keys.Open(ctx, pool, s.redis, keys.Options{Logger: logger, ServeCachedWhenRedisDown: o.serveCachedKeys}); err != nil {
 		return nil, err
 	}
-	if s.writer, err = spend.NewWriter(pool, spend.Options{SpoolDir: spoolDir, Logger: logger}); err != nil {
+	if s.writer, err = spend.NewWriter(pool, spend.Options{SpoolDir: o.spoolDir, Logger: logger}); err != nil {
 		return nil, err
 	}
 	s.api = spend.NewAPI(pool, logger)
