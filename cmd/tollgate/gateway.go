@@ -55,7 +55,8 @@ func startGateway(ctx context.Context, cfg *config.Config, o gatewayOptions, log
 		}
 		prices = prices.Merge(custom)
 	}
-	if unpriced := prices.Unpriced(cfg); len(unpriced) > 0 {
+	unpriced := prices.Unpriced(cfg)
+	if len(unpriced) > 0 {
 		logger.Warn("deployments with no known price: their requests are recorded with cost unknown; set input_cost_per_token/output_cost_per_token or base_model",
 			"deployments", unpriced)
 	}
@@ -83,6 +84,11 @@ func startGateway(ctx context.Context, cfg *config.Config, o gatewayOptions, log
 	} else {
 		logger.Warn("no general_settings.database_url: only the master key is accepted, and spend is not recorded")
 	}
+	var writer *spend.Writer
+	if g.stores != nil {
+		writer = g.stores.writer
+	}
+	mux.Handle("GET /metrics", metricsHandler(writer, unpriced))
 	proc, err := extproc.New(cfg, deps, logger)
 	if err != nil {
 		return nil, err
