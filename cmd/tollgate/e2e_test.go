@@ -34,7 +34,7 @@ type gatewayUnderTest struct {
 
 // startDev writes config to a file and runs `tollgate dev` on a free port until the
 // test ends.
-func startDev(t *testing.T, config string, args ...string) *gatewayUnderTest {
+func startDev(t testing.TB, config string, args ...string) *gatewayUnderTest {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
