@@ -13,13 +13,19 @@ import (
 // embeddings on the deployments path.
 const azureAPIVersion = "2024-10-21"
 
+// azureAIAPIVersion is sent when an azure_ai/ deployment sets no api_version: the Azure AI
+// model inference API version its /models endpoints (Foundry) require and its serverless
+// endpoints accept.
+const azureAIAPIVersion = "2024-05-01-preview"
+
 // openAI translates for servers that speak the OpenAI API themselves: OpenAI, Azure
 // OpenAI, Ollama's /v1, vLLM and the OpenAI-compatible hosted providers. Requests change
 // only in "model", path, host and credentials; responses pass through, with errors
 // normalised and usage read.
 type openAI struct {
-	azure  bool // deployment in the path, api-version query, api-key header
-	ollama bool // api_base is the server root; the OpenAI API lives under /v1
+	azure   bool // deployment in the path, api-version query, api-key header
+	azureAI bool // Azure AI model inference: model in the body, api-version query, api-key and bearer
+	ollama  bool // api_base is the server root; the OpenAI API lives under /v1
 }
 
 func (o openAI) Request(ep Endpoint, body []byte, t *Target) (*Upstream, error) {
@@ -35,6 +41,10 @@ func (o openAI) Request(ep Endpoint, body []byte, t *Target) (*Upstream, error) 
 	switch {
 	case o.azure:
 		up.Headers = append(up.Headers, Header{"api-key", t.APIKey})
+	case o.azureAI:
+		// Foundry's /models endpoints read api-key, serverless endpoints the bearer
+		// token; Azure's own inference SDK sends both.
+		up.Headers = append(up.Headers, Header{"api-key", t.APIKey}, Header{"authorization", "Bearer " + t.APIKey})
 	case t.APIKey != "":
 		up.Headers = append(up.Headers, Header{"authorization", "Bearer " + t.APIKey})
 	}
@@ -59,6 +69,12 @@ func (o openAI) path(ep Endpoint, t *Target) string {
 		}
 		return base + "/openai/deployments/" + url.PathEscape(t.Model) + suffix +
 			"?api-version=" + url.QueryEscape(version)
+	case o.azureAI:
+		version := t.APIVersion
+		if version == "" {
+			version = azureAIAPIVersion
+		}
+		return base + suffix + "?api-version=" + url.QueryEscape(version)
 	case o.ollama && !strings.HasSuffix(base, "/v1"):
 		base += "/v1"
 	}

@@ -325,3 +325,32 @@ func FuzzSetTopLevel(f *testing.F) {
 		}
 	})
 }
+
+// azure_ai/ (Azure AI model inference, Foundry and serverless endpoints) keeps the model
+// in the body, adds an api-version and sends the key both ways Azure reads it.
+func TestAzureAIRequest(t *testing.T) {
+	spec, _ := Lookup("azure_ai")
+	tests := []struct {
+		base, version string
+		ep            Endpoint
+		wantPath      string
+	}{
+		{"https://res.services.ai.azure.com/models", "", ChatCompletions, "/models/chat/completions?api-version=" + azureAIAPIVersion},
+		{"https://mistral-x.eastus2.models.ai.azure.com/", "2024-08-01", Embeddings, "/embeddings?api-version=2024-08-01"},
+	}
+	for _, tc := range tests {
+		tg := target(t, "azure_ai", tc.base, "mistral-large-2411")
+		tg.APIVersion = tc.version
+		up, err := spec.Request(tc.ep, []byte(`{"model":"alias","input":"x"}`), tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.Path != tc.wantPath || string(up.Body) != `{"model":"mistral-large-2411","input":"x"}` {
+			t.Errorf("%s: path %q body %s", tc.base, up.Path, up.Body)
+		}
+		want := []Header{{"api-key", "sk-provider"}, {"authorization", "Bearer sk-provider"}}
+		if diff := cmp.Diff(want, up.Headers); diff != "" {
+			t.Errorf("headers (-want +got):\n%s", diff)
+		}
+	}
+}

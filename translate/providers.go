@@ -7,6 +7,7 @@ var registry = map[string]*Spec{
 	"anthropic":    anthropicSpec,
 	"bedrock":      bedrockSpec,
 	"azure":        {Name: "azure", KeyRequired: true, Endpoints: []Endpoint{ChatCompletions, Completions, Embeddings}, StreamUsage: true, Translator: openAI{azure: true}},
+	"azure_ai":     {Name: "azure_ai", KeyRequired: true, Endpoints: []Endpoint{ChatCompletions, Embeddings}, StreamUsage: true, Translator: openAI{azureAI: true}},
 	"ollama":       ollamaSpec("ollama"),
 	"ollama_chat":  ollamaSpec("ollama_chat"),
 	"hosted_vllm":  openAICompatible("hosted_vllm", "", false, ChatCompletions, Completions, Embeddings),
