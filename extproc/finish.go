@@ -19,6 +19,7 @@ type SpendRecord struct {
 	RequestID string
 	Principal *Principal
 	EndUser   string // the body's "user"
+	Metadata  []byte // the body's "metadata" object (JSON), nil when absent
 	Alias     string
 	// Deployment is the config.yaml deployment that answered; "" when none did.
 	DeploymentID, Provider, ProviderModel string
@@ -87,7 +88,7 @@ func (r *router) finish(ctx context.Context, u translate.Usage) cost {
 	}
 	rec := SpendRecord{
 		UsageEstimated: estimated,
-		RequestID:      r.requestID, Principal: r.principal, EndUser: r.endUser, Usage: u,
+		RequestID:      r.requestID, Principal: r.principal, EndUser: r.endUser, Metadata: r.metadata, Usage: u,
 		Status: r.status, ErrorCode: r.errCode, Start: r.start, FirstByte: r.firstByte, End: time.Now(),
 		Stream: r.stream,
 	}

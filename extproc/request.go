@@ -20,6 +20,9 @@ type requestFields struct {
 	// User is the end user the request is made for (OpenAI's "user"): LiteLLM's customer,
 	// whose budget and spend tollgate tracks.
 	User string
+	// Metadata is the raw "metadata" object (a slice of the body), nil when absent: LiteLLM
+	// users tag requests there ("tags"), and the spend record keeps it.
+	Metadata []byte
 }
 
 // parseRequest checks that body is valid JSON and reads its top-level "model", "stream"
@@ -61,6 +64,15 @@ func parseRequest(body []byte) (requestFields, error) {
 				return f, err
 			}
 			f.Stream = v
+		case keyIs(key, "metadata"):
+			f.Metadata = nil
+			switch val[0] {
+			case 'n': // null, as if absent
+			case '{':
+				f.Metadata = val
+			default:
+				return f, fail(errInvalidRequest, "metadata", `"metadata" must be an object, not %s`, kind(val[0]))
+			}
 		case keyIs(key, "user"):
 			switch val[0] {
 			case 'n': // null, as if absent

@@ -44,6 +44,7 @@ type router struct {
 	errCode          string    // the OpenAI error code the client got, if any
 	endUser          string    // the body's "user"
 	bodyLen          int       // the request body's size, for usage estimates
+	metadata         []byte    // the body's "metadata" object, for the spend record
 	events           int       // server-sent events forwarded to the client
 	finished         bool      // finish ran: reservation ended, spend recorded
 }
@@ -194,6 +195,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 	}
 	r.alias, r.stream, r.includeUsage = a, req.Stream, req.IncludeUsage
 	r.endUser, r.bodyLen = req.User, len(b.Body)
+	if req.Metadata != nil {
+		r.metadata = bytes.Clone(req.Metadata) // the body's buffer belongs to the gRPC message
+	}
 	if err := r.reserve(len(b.Body), req.User); err != nil {
 		return r.reject(err)
 	}

@@ -100,7 +100,8 @@ general_settings:
 	_, body = gw.post(t, "/key/generate", masterKey, []byte(`{"models": ["gpt-5.5"], "max_budget": 0.001}`))
 	json.Unmarshal(body, &generated)
 	small := generated.Key
-	if resp, body := gw.post(t, "/v1/chat/completions", small, []byte(chat("gpt-5.5"))); resp.StatusCode != 200 {
+	tagged := `{"model":"gpt-5.5","messages":[{"role":"user","content":"hi"}],"metadata":{"tags":["batch-job"]},"user":"customer-7"}`
+	if resp, body := gw.post(t, "/v1/chat/completions", small, []byte(tagged)); resp.StatusCode != 200 {
 		t.Fatalf("first request on a small budget: %d %s", resp.StatusCode, body)
 	}
 	resp, body = gw.post(t, "/v1/chat/completions", small, []byte(chat("gpt-5.5")))
@@ -150,9 +151,11 @@ general_settings:
 			t.Fatal(err)
 		}
 		var logs []struct {
-			RequestID string  `json:"request_id"`
-			Spend     float64 `json:"spend"`
-			Status    string  `json:"status"`
+			RequestID string   `json:"request_id"`
+			Spend     float64  `json:"spend"`
+			Status    string   `json:"status"`
+			Tags      []string `json:"request_tags"`
+			EndUser   string   `json:"end_user"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&logs)
 		resp.Body.Close()
@@ -163,6 +166,10 @@ general_settings:
 			}
 			if total <= 0 {
 				t.Errorf("spend logs of the small key cost nothing: %+v", logs)
+			}
+			first := logs[len(logs)-1] // newest first
+			if len(first.Tags) != 1 || first.Tags[0] != "batch-job" || first.EndUser != "customer-7" {
+				t.Errorf("the tagged request's record: %+v", first)
 			}
 			break
 		}

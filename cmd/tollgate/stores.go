@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -197,6 +198,15 @@ func (s spendSink) Record(r *extproc.SpendRecord) {
 	}
 	if p := r.Principal; p != nil {
 		rec.KeyHash, rec.KeyAlias, rec.TeamID, rec.UserID = p.KeyHash, p.KeyAlias, p.TeamID, p.UserID
+	}
+	if len(r.Metadata) > 0 {
+		rec.Metadata = r.Metadata
+		var tagged struct {
+			Tags []string `json:"tags"`
+		}
+		if json.Unmarshal(r.Metadata, &tagged) == nil {
+			rec.Tags = tagged.Tags // LiteLLM's request tags: metadata.tags
+		}
 	}
 	rec.SetUsage(r.Usage)
 	s.w.Enqueue(rec)
