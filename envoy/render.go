@@ -183,7 +183,10 @@ func (r *renderer) listener() *listenerv3.Listener {
 				// Retries replay the buffered request body; above this limit Envoy
 				// gives up on retries, so it must hold the largest body tollgate accepts.
 				RequestBodyBufferLimit: wrapperspb.UInt64(uint64(max(r.cfg.MaxRequestBytes, 0))),
-				Routes:                 r.routes(),
+				// x-envoy-attempt-count on the response tells the router stage how many
+				// attempts (retries and fallbacks) the request took, for its spend record.
+				IncludeAttemptCountInResponse: true,
+				Routes:                        r.routes(),
 			}},
 		}},
 		HttpFilters: []*hcmv3.HttpFilter{

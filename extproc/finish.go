@@ -30,6 +30,7 @@ type SpendRecord struct {
 	ErrorCode                             string
 	Start, FirstByte, End                 time.Time
 	Stream                                bool
+	Attempts                              int // upstream attempts: 1 + retries and fallbacks
 	// UsageEstimated: the provider reported no usage (a stream cut or abandoned), so the
 	// tokens were estimated from the request's size and the events streamed.
 	UsageEstimated bool
@@ -90,7 +91,7 @@ func (r *router) finish(ctx context.Context, u translate.Usage) cost {
 		UsageEstimated: estimated,
 		RequestID:      r.requestID, Principal: r.principal, EndUser: r.endUser, Metadata: r.metadata, Usage: u,
 		Status: r.status, ErrorCode: r.errCode, Start: r.start, FirstByte: r.firstByte, End: time.Now(),
-		Stream: r.stream,
+		Stream: r.stream, Attempts: r.attempts,
 	}
 	if r.alias != nil {
 		rec.Alias = r.alias.name

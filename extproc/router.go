@@ -45,6 +45,7 @@ type router struct {
 	endUser          string    // the body's "user"
 	bodyLen          int       // the request body's size, for usage estimates
 	metadata         []byte    // the body's "metadata" object, for the spend record
+	attempts         int       // upstream attempts Envoy made (x-envoy-attempt-count)
 	events           int       // server-sent events forwarded to the client
 	finished         bool      // finish ran: reservation ended, spend recorded
 }
@@ -241,6 +242,8 @@ func (r *router) responseHeaders(h *extprocv3.HttpHeaders) *extprocv3.Processing
 			contentType = value(hv)
 		case "content-length":
 			hasLength = true
+		case "x-envoy-attempt-count":
+			r.attempts, _ = strconv.Atoi(value(hv))
 		case headerDeployment:
 			hasDeployment = true
 			r.dep = r.s.deployments[value(hv)]
@@ -262,6 +265,9 @@ func (r *router) responseHeaders(h *extprocv3.HttpHeaders) *extprocv3.Processing
 	}
 	if r.dep != nil {
 		mut.SetHeaders = append(mut.SetHeaders, set("x-litellm-model-id", r.dep.id))
+	}
+	if r.attempts > 0 {
+		mut.SetHeaders = append(mut.SetHeaders, set("x-litellm-attempted-retries", strconv.Itoa(r.attempts-1)))
 	}
 	if r.res != nil {
 		for _, h := range r.res.Headers() {

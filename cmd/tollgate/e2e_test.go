@@ -360,6 +360,13 @@ general_settings:
 		t.Errorf("backup credentials: api-key %q, authorization %q: want only its own api-key",
 			b[0].Header.Get("Api-Key"), b[0].Header.Get("Authorization"))
 	}
+
+	// The client is told how many retries and fallbacks the request took.
+	primary.FailNext(500, 503)
+	r, body := gw.post(t, "/v1/chat/completions", masterKey, []byte(`{"model":"gpt-5.5","messages":[{"role":"user","content":"again"}]}`))
+	if r.StatusCode != 200 || r.Header.Get("X-Litellm-Attempted-Retries") != "2" {
+		t.Errorf("status %d, x-litellm-attempted-retries %q, want 200 and 2: %s", r.StatusCode, r.Header.Get("X-Litellm-Attempted-Retries"), body)
+	}
 }
 
 func TestEndToEndStripsInternalHeaders(t *testing.T) {

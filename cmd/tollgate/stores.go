@@ -194,7 +194,7 @@ func (s spendSink) Record(r *extproc.SpendRecord) {
 		ModelAlias: r.Alias, DeploymentID: r.DeploymentID, Provider: r.Provider, ProviderModel: r.ProviderModel,
 		CostMicros: r.CostMicroUSD, CostKnown: r.CostKnown,
 		Status: r.Status, ErrorCode: r.ErrorCode,
-		Start: r.Start, End: r.End, FirstToken: r.FirstByte, Stream: r.Stream, UsageEstimated: r.UsageEstimated,
+		Start: r.Start, End: r.End, FirstToken: r.FirstByte, Stream: r.Stream, UsageEstimated: r.UsageEstimated, Attempts: r.Attempts,
 	}
 	if p := r.Principal; p != nil {
 		rec.KeyHash, rec.KeyAlias, rec.TeamID, rec.UserID = p.KeyHash, p.KeyAlias, p.TeamID, p.UserID
