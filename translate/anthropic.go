@@ -1,14 +1,10 @@
 package translate
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -86,7 +82,7 @@ func (a anthropicTranslator) Request(ep Endpoint, body []byte, t *Target) (*Upst
 	if err != nil {
 		return nil, err
 	}
-	out, err := anthMarshal(req, len(body))
+	out, err := marshalJSON(req, len(body))
 	if err != nil {
 		// Only the client's own JSON (schemas, cache_control) is copied in raw, and it
 		// was decoded once already, so this is an internal fault.
@@ -152,61 +148,13 @@ next:
 	return hs
 }
 
-// anthMarshal encodes v without escaping <, > and & (neither API does), into a buffer
-// sized from the input it was translated from.
-func anthMarshal(v any, sizeHint int) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, sizeHint+256))
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
-}
-
-// anthInvalid is a 400 about one request parameter.
-func anthInvalid(param, format string, args ...any) *APIError {
-	return &APIError{Status: 400, Type: "invalid_request_error", Param: param,
-		Message: fmt.Sprintf(format, args...)}
-}
-
-// anthUnsupported is a 400 for an OpenAI parameter Anthropic cannot honour.
-func anthUnsupported(param, why string) *APIError {
-	return &APIError{Status: 400, Type: "invalid_request_error", Param: param, Code: "unsupported_parameter",
-		Message: fmt.Sprintf("Unsupported parameter: '%s' %s", param, why)}
-}
-
-// anthDecode decodes one parameter, answering a 400 that names it when its type is wrong.
-func anthDecode(raw json.RawMessage, v any, param string) error {
-	return anthDecodeAt(raw, v, func() string { return param })
-}
-
-// anthDecodeAt is anthDecode for a parameter whose name is built only when it is needed:
-// the names of message parts cost an allocation each.
-func anthDecodeAt(raw json.RawMessage, v any, param func() string) error {
-	if err := json.Unmarshal(raw, v); err != nil {
-		p := param()
-		return anthInvalid(p, "Invalid value for '%s': %v", p, err)
-	}
-	return nil
-}
-
-func anthIsNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
-
 // anthropicBuildRequest decodes an OpenAI chat completion request and builds the
 // Messages request for model. Every client mistake is a 400 *APIError naming its
 // parameter.
 func anthropicBuildRequest(body []byte, model string) (*anthropicRequest, error) {
 	var in anthChatRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, anthDecodeError(body, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, anthInvalid("", "The request body has data after its JSON object")
+	if err := decodeChatRequest(body, &in, anthKnownParams); err != nil {
+		return nil, err
 	}
 	if err := anthropicRefuse(&in); err != nil {
 		return nil, err
@@ -229,8 +177,8 @@ func anthropicBuildRequest(body []byte, model string) (*anthropicRequest, error)
 	} else if len(system) > 0 {
 		req.System = system
 	}
-	if !anthIsNull(in.Stop) {
-		if req.StopSequences, err = anthropicStop(in.Stop); err != nil {
+	if !isNull(in.Stop) {
+		if req.StopSequences, err = parseStop(in.Stop); err != nil {
 			return nil, err
 		}
 	}
@@ -241,9 +189,9 @@ func anthropicBuildRequest(body []byte, model string) (*anthropicRequest, error)
 		req.Metadata = &anthropicMetadata{UserID: in.SafetyIdentifier}
 	}
 
-	if !anthIsNull(in.Thinking) {
+	if !isNull(in.Thinking) {
 		if in.Thinking[0] != '{' {
-			return nil, anthInvalid("thinking", "Invalid value for 'thinking': expected an object")
+			return nil, invalidParam("thinking", "Invalid value for 'thinking': expected an object")
 		}
 		req.Thinking = in.Thinking
 	}
@@ -259,9 +207,9 @@ func anthropicBuildRequest(body []byte, model string) (*anthropicRequest, error)
 	case maxTokens == nil:
 		req.MaxTokens = anthropicDefaultMaxTokens + budget
 	case *maxTokens < 1:
-		return nil, anthInvalid(name, "%s must be at least 1, got %d", name, *maxTokens)
+		return nil, invalidParam(name, "%s must be at least 1, got %d", name, *maxTokens)
 	case budget > 0 && *maxTokens <= budget:
-		return nil, anthInvalid(name, "%s (%d) must be greater than the thinking budget (%d tokens)", name, *maxTokens, budget)
+		return nil, invalidParam(name, "%s (%d) must be greater than the thinking budget (%d tokens)", name, *maxTokens, budget)
 	default:
 		req.MaxTokens = *maxTokens
 	}
@@ -286,106 +234,46 @@ func anthropicBuildRequest(body []byte, model string) (*anthropicRequest, error)
 	return req, nil
 }
 
+// anthKnownParams are the request members anthChatRequest declares.
+var anthKnownParams = knownParams[anthChatRequest]()
+
 // anthropicRefuse answers the OpenAI parameters Anthropic cannot honour, in a fixed
 // order so a request with several always gets the same answer.
 func anthropicRefuse(in *anthChatRequest) error {
 	switch {
 	case in.N != nil && *in.N != 1:
-		return anthUnsupported("n", "must be 1: Anthropic returns one choice per request")
+		return unsupportedParam("n", "must be 1: Anthropic returns one choice per request")
 	case in.Logprobs:
-		return anthUnsupported("logprobs", "is not available from Anthropic")
-	case !anthIsNull(in.TopLogprobs):
-		return anthUnsupported("top_logprobs", "is not available from Anthropic")
+		return unsupportedParam("logprobs", "is not available from Anthropic")
+	case !isNull(in.TopLogprobs):
+		return unsupportedParam("top_logprobs", "is not available from Anthropic")
 	case in.PresencePenalty != 0:
-		return anthUnsupported("presence_penalty", "is not supported by Anthropic")
+		return unsupportedParam("presence_penalty", "is not supported by Anthropic")
 	case in.FrequencyPenalty != 0:
-		return anthUnsupported("frequency_penalty", "is not supported by Anthropic")
+		return unsupportedParam("frequency_penalty", "is not supported by Anthropic")
 	case len(in.LogitBias) > 0:
-		return anthUnsupported("logit_bias", "is not supported by Anthropic")
-	case !anthIsNull(in.Seed):
-		return anthUnsupported("seed", "is not supported by Anthropic")
-	case !anthIsNull(in.Audio):
-		return anthUnsupported("audio", "is not supported by Anthropic")
-	case !anthIsNull(in.Prediction):
-		return anthUnsupported("prediction", "is not supported by Anthropic")
-	case !anthIsNull(in.WebSearchOptions):
-		return anthUnsupported("web_search_options", "is not supported by Anthropic")
-	case !anthIsNull(in.Verbosity):
-		return anthUnsupported("verbosity", "is not supported by Anthropic")
-	case !anthIsNull(in.Functions):
-		return anthUnsupported("functions", "is deprecated; use 'tools' and 'tool_choice'")
-	case !anthIsNull(in.FunctionCall):
-		return anthUnsupported("function_call", "is deprecated; use 'tools' and 'tool_choice'")
+		return unsupportedParam("logit_bias", "is not supported by Anthropic")
+	case !isNull(in.Seed):
+		return unsupportedParam("seed", "is not supported by Anthropic")
+	case !isNull(in.Audio):
+		return unsupportedParam("audio", "is not supported by Anthropic")
+	case !isNull(in.Prediction):
+		return unsupportedParam("prediction", "is not supported by Anthropic")
+	case !isNull(in.WebSearchOptions):
+		return unsupportedParam("web_search_options", "is not supported by Anthropic")
+	case !isNull(in.Verbosity):
+		return unsupportedParam("verbosity", "is not supported by Anthropic")
+	case !isNull(in.Functions):
+		return unsupportedParam("functions", "is deprecated; use 'tools' and 'tool_choice'")
+	case !isNull(in.FunctionCall):
+		return unsupportedParam("function_call", "is deprecated; use 'tools' and 'tool_choice'")
 	}
 	for _, m := range in.Modalities {
 		if m != "text" {
-			return anthUnsupported("modalities", "may only be [\"text\"]: Anthropic answers in text")
+			return unsupportedParam("modalities", "may only be [\"text\"]: Anthropic answers in text")
 		}
 	}
 	return nil
-}
-
-// anthDecodeError turns a decoding failure into a 400 that names the parameter at fault.
-func anthDecodeError(body []byte, err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return anthInvalid(typeErr.Field, "Invalid type for '%s': expected %s, got %s",
-			typeErr.Field, anthKindName(typeErr.Type), typeErr.Value)
-	case errors.As(err, &typeErr):
-		return anthInvalid("", "The request body must be a JSON object")
-	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return anthInvalid("", "The request body is not valid JSON: %v", err)
-	}
-	// DisallowUnknownFields: find the unknown name by reading the members again (this
-	// path only runs for a request that is refused anyway).
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) == nil {
-		names := make([]string, 0, len(fields))
-		for k := range fields {
-			if !anthKnownParams[k] {
-				names = append(names, k)
-			}
-		}
-		if len(names) > 0 {
-			sort.Strings(names)
-			return &APIError{Status: 400, Type: "invalid_request_error", Param: names[0],
-				Message: fmt.Sprintf("Unrecognized request argument supplied: %s", names[0])}
-		}
-	}
-	return anthInvalid("", "Invalid request body: %v", err)
-}
-
-// anthKnownParams are the request members anthChatRequest declares.
-var anthKnownParams = func() map[string]bool {
-	known := map[string]bool{}
-	t := reflect.TypeFor[anthChatRequest]()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		known[name] = true
-	}
-	return known
-}()
-
-// anthKindName describes a Go type as the JSON a client should have sent.
-func anthKindName(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int64:
-		return "an integer"
-	case reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Slice:
-		return "an array"
-	}
-	return "an object"
 }
 
 // anthropicThinking sets req.Thinking from reasoning_effort and returns the thinking
@@ -393,7 +281,7 @@ func anthKindName(t reflect.Type) string {
 func anthropicThinking(req *anthropicRequest, effort string) (int, error) {
 	if effort != "" {
 		if req.Thinking != nil {
-			return 0, anthInvalid("reasoning_effort", "Set either 'reasoning_effort' or 'thinking', not both")
+			return 0, invalidParam("reasoning_effort", "Set either 'reasoning_effort' or 'thinking', not both")
 		}
 		switch budget, ok := anthropicThinkingBudgets[effort]; {
 		case ok:
@@ -401,7 +289,7 @@ func anthropicThinking(req *anthropicRequest, effort string) (int, error) {
 		case effort == "none" || effort == "minimal":
 			// No extended thinking is the closest Anthropic has to minimal reasoning.
 		default:
-			return 0, anthInvalid("reasoning_effort", "Invalid value for 'reasoning_effort': %q (use low, medium or high)", effort)
+			return 0, invalidParam("reasoning_effort", "Invalid value for 'reasoning_effort': %q (use low, medium or high)", effort)
 		}
 	}
 	if req.Thinking == nil {
@@ -411,7 +299,7 @@ func anthropicThinking(req *anthropicRequest, effort string) (int, error) {
 		Type         string `json:"type"`
 		BudgetTokens int    `json:"budget_tokens"`
 	}
-	if err := anthDecode(req.Thinking, &th, "thinking"); err != nil {
+	if err := decodeParam(req.Thinking, &th, "thinking"); err != nil {
 		return 0, err
 	}
 	if th.Type != "enabled" {
@@ -420,28 +308,12 @@ func anthropicThinking(req *anthropicRequest, effort string) (int, error) {
 	return th.BudgetTokens, nil
 }
 
-// anthropicStop maps "stop" (a string or a list) to stop_sequences.
-func anthropicStop(raw json.RawMessage) ([]string, error) {
-	if raw[0] == '"' {
-		var s string
-		if err := anthDecode(raw, &s, "stop"); err != nil || s == "" {
-			return nil, err
-		}
-		return []string{s}, nil
-	}
-	var list []string
-	if err := anthDecode(raw, &list, "stop"); err != nil {
-		return nil, err
-	}
-	return list, nil
-}
-
 // anthropicMessages splits OpenAI messages into the system prompt and the conversation,
 // merging consecutive turns of one role (tool results become user turns) because the
 // Messages API expects user and assistant turns to alternate.
 func anthropicMessages(in []anthChatMessage) ([]anthropicBlock, []anthropicMessage, error) {
 	if len(in) == 0 {
-		return nil, nil, anthInvalid("messages", "'messages' must contain at least one message")
+		return nil, nil, invalidParam("messages", "'messages' must contain at least one message")
 	}
 	var system []anthropicBlock
 	out := make([]anthropicMessage, 0, len(in))
@@ -462,7 +334,7 @@ func anthropicMessages(in []anthChatMessage) ([]anthropicBlock, []anthropicMessa
 		case "user":
 			role = "user"
 			if blocks, err = anthropicParts(m.Content, i, anthUserParts); err == nil && len(blocks) == 0 {
-				err = anthInvalid(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
+				err = invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
 			}
 		case "assistant":
 			role = "assistant"
@@ -471,9 +343,9 @@ func anthropicMessages(in []anthChatMessage) ([]anthropicBlock, []anthropicMessa
 			role = "user"
 			blocks, err = anthropicToolResult(m, i)
 		case "function":
-			err = anthUnsupported(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
+			err = unsupportedParam(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
 		default:
-			err = anthInvalid(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
+			err = invalidParam(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -489,10 +361,10 @@ func anthropicMessages(in []anthChatMessage) ([]anthropicBlock, []anthropicMessa
 		out = append(out, anthropicMessage{Role: role, Content: blocks})
 	}
 	if len(out) == 0 {
-		return nil, nil, anthInvalid("messages", "'messages' must contain a user message besides system messages")
+		return nil, nil, invalidParam("messages", "'messages' must contain a user message besides system messages")
 	}
 	if out[0].Role != "user" {
-		return nil, nil, anthInvalid("messages", "Anthropic requires the conversation to start with a user message (system messages aside)")
+		return nil, nil, invalidParam("messages", "Anthropic requires the conversation to start with a user message (system messages aside)")
 	}
 	return system, out, nil
 }
@@ -500,7 +372,7 @@ func anthropicMessages(in []anthChatMessage) ([]anthropicBlock, []anthropicMessa
 // anthCacheLast puts a message-level cache_control (LiteLLM's extension) on the
 // message's last block, which is where Anthropic reads prompt-cache breakpoints.
 func anthCacheLast(blocks []anthropicBlock, cc json.RawMessage) []anthropicBlock {
-	if !anthIsNull(cc) && len(blocks) > 0 && blocks[len(blocks)-1].CacheControl == nil {
+	if !isNull(cc) && len(blocks) > 0 && blocks[len(blocks)-1].CacheControl == nil {
 		blocks[len(blocks)-1].CacheControl = cc
 	}
 	return blocks
@@ -516,19 +388,19 @@ const (
 // anthropicParts converts a message's "content" (a string, an array of parts, or null)
 // into blocks. Empty text is dropped: Anthropic rejects empty text blocks.
 func anthropicParts(raw json.RawMessage, msg int, allowed int) ([]anthropicBlock, error) {
-	if anthIsNull(raw) {
+	if isNull(raw) {
 		return nil, nil
 	}
 	param := func() string { return fmt.Sprintf("messages[%d].content", msg) }
 	if raw[0] == '"' {
 		var s string
-		if err := anthDecodeAt(raw, &s, param); err != nil || s == "" {
+		if err := decodeParamAt(raw, &s, param); err != nil || s == "" {
 			return nil, err
 		}
 		return []anthropicBlock{{Type: "text", Text: s}}, nil
 	}
 	var parts []anthChatPart
-	if err := anthDecodeAt(raw, &parts, param); err != nil {
+	if err := decodeParamAt(raw, &parts, param); err != nil {
 		return nil, err
 	}
 	blocks := make([]anthropicBlock, 0, len(parts))
@@ -542,7 +414,7 @@ func anthropicParts(raw json.RawMessage, msg int, allowed int) ([]anthropicBlock
 				text = part.Refusal // an earlier refusal, replayed as what was said
 			}
 			if text == nil {
-				return nil, anthInvalid(pp(), "%s: a %s part needs '%s'", pp(), part.Type, part.Type)
+				return nil, invalidParam(pp(), "%s: a %s part needs '%s'", pp(), part.Type, part.Type)
 			}
 			if *text == "" {
 				continue
@@ -561,11 +433,11 @@ func anthropicParts(raw json.RawMessage, msg int, allowed int) ([]anthropicBlock
 			}
 			b = anthropicBlock{Type: "document", Source: src}
 		case part.Type == "input_audio" && allowed == anthUserParts:
-			return nil, anthUnsupported(pp(), "(input_audio) cannot be sent to Anthropic, which accepts no audio")
+			return nil, unsupportedParam(pp(), "(input_audio) cannot be sent to Anthropic, which accepts no audio")
 		default:
-			return nil, anthInvalid(pp(), "%s: content part type %q is not allowed here", pp(), part.Type)
+			return nil, invalidParam(pp(), "%s: content part type %q is not allowed here", pp(), part.Type)
 		}
-		if !anthIsNull(part.CacheControl) {
+		if !isNull(part.CacheControl) {
 			b.CacheControl = part.CacheControl
 		}
 		blocks = append(blocks, b)
@@ -579,63 +451,48 @@ func anthropicImageSource(raw json.RawMessage, part func() string) (*anthropicSo
 	param := func() string { return part() + ".image_url" }
 	var u string
 	if len(raw) > 0 && raw[0] == '"' {
-		if err := anthDecodeAt(raw, &u, param); err != nil {
+		if err := decodeParamAt(raw, &u, param); err != nil {
 			return nil, err
 		}
 	} else {
 		var obj struct {
 			URL string `json:"url"`
 		}
-		if err := anthDecodeAt(raw, &obj, param); err != nil {
+		if err := decodeParamAt(raw, &obj, param); err != nil {
 			return nil, err
 		}
 		u = obj.URL
 	}
-	if media, data, ok := anthDataURL(u); ok {
+	if media, data, ok := parseDataURL(u); ok {
 		return &anthropicSource{Type: "base64", MediaType: media, Data: data}, nil
 	}
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 		return &anthropicSource{Type: "url", URL: u}, nil
 	}
 	p := param() + ".url"
-	return nil, anthInvalid(p, "%s must be an http(s) URL or a base64 data URL", p)
+	return nil, invalidParam(p, "%s must be an http(s) URL or a base64 data URL", p)
 }
 
 // anthropicFileSource maps a PDF sent as file_data to a base64 document source; file IDs
 // refer to OpenAI's file store, which Anthropic cannot read.
 func anthropicFileSource(f *anthChatFile, part func() string) (*anthropicSource, error) {
 	if f == nil || f.FileData == "" {
-		return nil, anthUnsupported(part()+".file", "needs 'file_data': OpenAI file IDs cannot be sent to Anthropic")
+		return nil, unsupportedParam(part()+".file", "needs 'file_data': OpenAI file IDs cannot be sent to Anthropic")
 	}
-	media, data, ok := anthDataURL(f.FileData)
+	media, data, ok := parseDataURL(f.FileData)
 	if !ok || media != "application/pdf" {
 		p := part() + ".file.file_data"
-		return nil, anthInvalid(p, "%s must be a base64 data URL of a PDF", p)
+		return nil, invalidParam(p, "%s must be a base64 data URL of a PDF", p)
 	}
 	return &anthropicSource{Type: "base64", MediaType: media, Data: data}, nil
-}
-
-// anthDataURL splits a base64 data URL ("data:image/png;base64,....") into its media type
-// and payload.
-func anthDataURL(u string) (media, data string, ok bool) {
-	rest, ok := strings.CutPrefix(u, "data:")
-	if !ok {
-		return "", "", false
-	}
-	header, data, ok := strings.Cut(rest, ",")
-	if !ok || !strings.HasSuffix(header, ";base64") {
-		return "", "", false
-	}
-	media, _, _ = strings.Cut(header, ";")
-	return media, data, media != ""
 }
 
 // anthropicAssistant converts an assistant message: LiteLLM-style thinking_blocks first
 // (Anthropic wants signed thinking ahead of the text and tool use it led to), then text,
 // then one tool_use per tool call.
 func anthropicAssistant(m *anthChatMessage, i int) ([]anthropicBlock, error) {
-	if !anthIsNull(m.FunctionCall) {
-		return nil, anthUnsupported(fmt.Sprintf("messages[%d].function_call", i), "is deprecated; use 'tool_calls'")
+	if !isNull(m.FunctionCall) {
+		return nil, unsupportedParam(fmt.Sprintf("messages[%d].function_call", i), "is deprecated; use 'tool_calls'")
 	}
 	blocks := make([]anthropicBlock, 0, len(m.ThinkingBlocks)+1+len(m.ToolCalls))
 	for j, tb := range m.ThinkingBlocks {
@@ -646,7 +503,7 @@ func anthropicAssistant(m *anthChatMessage, i int) ([]anthropicBlock, error) {
 			blocks = append(blocks, anthropicBlock{Type: tb.Type, Data: tb.Data})
 		default:
 			p := fmt.Sprintf("messages[%d].thinking_blocks[%d].type", i, j)
-			return nil, anthInvalid(p, "%s must be thinking or redacted_thinking", p)
+			return nil, invalidParam(p, "%s must be thinking or redacted_thinking", p)
 		}
 	}
 	text, err := anthropicParts(m.Content, i, anthAssistantParts)
@@ -657,16 +514,16 @@ func anthropicAssistant(m *anthChatMessage, i int) ([]anthropicBlock, error) {
 	for j, tc := range m.ToolCalls {
 		p := func() string { return fmt.Sprintf("messages[%d].tool_calls[%d]", i, j) }
 		if tc.Type != "" && tc.Type != "function" {
-			return nil, anthUnsupported(p()+".type", fmt.Sprintf("%q: only function tool calls can be sent to Anthropic", tc.Type))
+			return nil, unsupportedParam(p()+".type", fmt.Sprintf("%q: only function tool calls can be sent to Anthropic", tc.Type))
 		}
 		if tc.ID == "" || tc.Function.Name == "" {
-			return nil, anthInvalid(p(), "%s needs an 'id' and a 'function.name'", p())
+			return nil, invalidParam(p(), "%s needs an 'id' and a 'function.name'", p())
 		}
 		input := json.RawMessage(tc.Function.Arguments)
 		if strings.TrimSpace(tc.Function.Arguments) == "" {
 			input = json.RawMessage("{}")
 		} else if !json.Valid(input) || strings.TrimSpace(tc.Function.Arguments)[0] != '{' {
-			return nil, anthInvalid(p()+".function.arguments", "%s.function.arguments must be a JSON object: Anthropic tool input is an object", p())
+			return nil, invalidParam(p()+".function.arguments", "%s.function.arguments must be a JSON object: Anthropic tool input is an object", p())
 		}
 		blocks = append(blocks, anthropicBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: input})
 	}
@@ -678,12 +535,12 @@ func anthropicAssistant(m *anthChatMessage, i int) ([]anthropicBlock, error) {
 func anthropicToolResult(m *anthChatMessage, i int) ([]anthropicBlock, error) {
 	if m.ToolCallID == "" {
 		p := fmt.Sprintf("messages[%d].tool_call_id", i)
-		return nil, anthInvalid(p, "%s is required for a tool message", p)
+		return nil, invalidParam(p, "%s is required for a tool message", p)
 	}
 	b := anthropicBlock{Type: "tool_result", ToolUseID: m.ToolCallID}
-	if !anthIsNull(m.Content) && m.Content[0] == '"' {
+	if !isNull(m.Content) && m.Content[0] == '"' {
 		var s string
-		if err := anthDecodeAt(m.Content, &s, func() string { return fmt.Sprintf("messages[%d].content", i) }); err != nil {
+		if err := decodeParamAt(m.Content, &s, func() string { return fmt.Sprintf("messages[%d].content", i) }); err != nil {
 			return nil, err
 		}
 		if s != "" {
@@ -710,19 +567,19 @@ func anthropicTools(in []anthChatTool) ([]anthropicTool, error) {
 	out := make([]anthropicTool, 0, len(in))
 	for i, t := range in {
 		if t.Type != "function" {
-			return nil, anthUnsupported(fmt.Sprintf("tools[%d].type", i), fmt.Sprintf("%q: only function tools can be sent to Anthropic", t.Type))
+			return nil, unsupportedParam(fmt.Sprintf("tools[%d].type", i), fmt.Sprintf("%q: only function tools can be sent to Anthropic", t.Type))
 		}
 		if t.Function == nil || t.Function.Name == "" {
 			p := fmt.Sprintf("tools[%d].function.name", i)
-			return nil, anthInvalid(p, "%s is required", p)
+			return nil, invalidParam(p, "%s is required", p)
 		}
 		if t.Function.Name == anthropicJSONTool {
 			// Its calls come back as message content (JSON mode), not as tool calls.
 			p := fmt.Sprintf("tools[%d].function.name", i)
-			return nil, anthInvalid(p, "%s: the name %q is reserved for response_format", p, anthropicJSONTool)
+			return nil, invalidParam(p, "%s: the name %q is reserved for response_format", p, anthropicJSONTool)
 		}
 		schema := t.Function.Parameters
-		if anthIsNull(schema) {
+		if isNull(schema) {
 			schema = json.RawMessage(`{"type":"object","properties":{}}`)
 		}
 		out = append(out, anthropicTool{Name: t.Function.Name, Description: t.Function.Description,
@@ -734,15 +591,15 @@ func anthropicTools(in []anthChatTool) ([]anthropicTool, error) {
 // anthropicToolChoiceFor maps tool_choice: auto and none keep their names, required is
 // Anthropic's "any", and a named function is a "tool" choice.
 func anthropicToolChoiceFor(raw json.RawMessage, tools []anthropicTool) (*anthropicToolChoice, error) {
-	if anthIsNull(raw) {
+	if isNull(raw) {
 		return nil, nil
 	}
 	if len(tools) == 0 {
-		return nil, anthInvalid("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
+		return nil, invalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
 	}
 	if raw[0] == '"' {
 		var s string
-		if err := anthDecode(raw, &s, "tool_choice"); err != nil {
+		if err := decodeParam(raw, &s, "tool_choice"); err != nil {
 			return nil, err
 		}
 		switch s {
@@ -751,7 +608,7 @@ func anthropicToolChoiceFor(raw json.RawMessage, tools []anthropicTool) (*anthro
 		case "required":
 			return &anthropicToolChoice{Type: "any"}, nil
 		}
-		return nil, anthInvalid("tool_choice", "Invalid value for 'tool_choice': %q", s)
+		return nil, invalidParam("tool_choice", "Invalid value for 'tool_choice': %q", s)
 	}
 	var obj struct {
 		Type     string `json:"type"`
@@ -759,24 +616,24 @@ func anthropicToolChoiceFor(raw json.RawMessage, tools []anthropicTool) (*anthro
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if err := anthDecode(raw, &obj, "tool_choice"); err != nil {
+	if err := decodeParam(raw, &obj, "tool_choice"); err != nil {
 		return nil, err
 	}
 	if obj.Type != "function" {
-		return nil, anthUnsupported("tool_choice", fmt.Sprintf("of type %q cannot be sent to Anthropic", obj.Type))
+		return nil, unsupportedParam("tool_choice", fmt.Sprintf("of type %q cannot be sent to Anthropic", obj.Type))
 	}
 	for _, t := range tools {
 		if t.Name == obj.Function.Name {
 			return &anthropicToolChoice{Type: "tool", Name: t.Name}, nil
 		}
 	}
-	return nil, anthInvalid("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
+	return nil, invalidParam("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
 }
 
 // anthropicResponseFormat serves response_format with a forced tool whose input schema is
 // the requested schema; see the package notes above.
 func anthropicResponseFormat(req *anthropicRequest, raw json.RawMessage) error {
-	if anthIsNull(raw) {
+	if isNull(raw) {
 		return nil
 	}
 	var rf struct {
@@ -786,7 +643,7 @@ func anthropicResponseFormat(req *anthropicRequest, raw json.RawMessage) error {
 			Schema      json.RawMessage `json:"schema"`
 		} `json:"json_schema"`
 	}
-	if err := anthDecode(raw, &rf, "response_format"); err != nil {
+	if err := decodeParam(raw, &rf, "response_format"); err != nil {
 		return err
 	}
 	tool := anthropicTool{Name: anthropicJSONTool, Description: "Respond with a JSON object.",
@@ -797,29 +654,29 @@ func anthropicResponseFormat(req *anthropicRequest, raw json.RawMessage) error {
 	case "json_object":
 	case "json_schema":
 		if rf.JSONSchema == nil {
-			return anthInvalid("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
+			return invalidParam("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
 		}
 		if rf.JSONSchema.Description != "" {
 			tool.Description = rf.JSONSchema.Description
 		}
-		if !anthIsNull(rf.JSONSchema.Schema) {
+		if !isNull(rf.JSONSchema.Schema) {
 			var top struct {
 				Type string `json:"type"`
 			}
-			if err := anthDecode(rf.JSONSchema.Schema, &top, "response_format.json_schema.schema"); err != nil {
+			if err := decodeParam(rf.JSONSchema.Schema, &top, "response_format.json_schema.schema"); err != nil {
 				return err
 			}
 			if top.Type != "object" {
-				return anthUnsupported("response_format.json_schema.schema",
+				return unsupportedParam("response_format.json_schema.schema",
 					"must describe an object (\"type\": \"object\"): Anthropic returns structured output as tool input, which is an object")
 			}
 			tool.InputSchema = rf.JSONSchema.Schema
 		}
 	default:
-		return anthInvalid("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
+		return invalidParam("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
 	}
 	if len(req.Tools) > 0 {
-		return anthUnsupported("response_format",
+		return unsupportedParam("response_format",
 			"cannot be combined with 'tools' for Anthropic models: tollgate serves JSON output through a forced tool")
 	}
 	req.Tools = []anthropicTool{tool}
@@ -841,12 +698,12 @@ func (a anthropicTranslator) Response(ep Endpoint, status int, body []byte) ([]b
 		return nil, Usage{}, &APIError{Status: 502, Type: "api_error", Code: "bad_upstream_response",
 			Message: "Anthropic returned a response that is not a Message object"}
 	}
-	out := anthChatCompletion{
+	out := chatCompletion[anthChatOutMessage, chatUsage]{
 		ID:      msg.ID,
 		Object:  "chat.completion",
 		Created: a.created(),
 		Model:   msg.Model,
-		Choices: []anthChatChoice{{Message: anthChatOutMessage{Role: "assistant"}}},
+		Choices: []chatChoice[anthChatOutMessage]{{Message: anthChatOutMessage{Role: "assistant"}}},
 	}
 	choice := &out.Choices[0]
 	var text, reasoning strings.Builder
@@ -883,9 +740,9 @@ func (a anthropicTranslator) Response(ep Endpoint, status int, body []byte) ([]b
 	choice.FinishReason = anthropicFinishReason(msg.StopReason, jsonMode)
 	u := anthropicUsageOf(msg.Usage, Usage{})
 	if u.Known {
-		out.Usage = anthChatUsageOf(u)
+		out.Usage = chatUsageOf(u)
 	}
-	b, err := anthMarshal(out, len(body))
+	b, err := marshalJSON(out, len(body))
 	if err != nil {
 		return nil, Usage{}, fmt.Errorf("encode chat completion: %w", err)
 	}
@@ -926,16 +783,6 @@ func anthropicUsageOf(u anthropicUsage, prev Usage) Usage {
 	set(&prev.CompletionTokens, u.OutputTokens)
 	prev.PromptTokens = in + prev.CachedTokens + prev.CacheCreationTokens
 	return prev
-}
-
-func anthChatUsageOf(u Usage) *anthChatUsage {
-	cu := &anthChatUsage{
-		PromptTokens:     u.PromptTokens,
-		CompletionTokens: u.CompletionTokens,
-		TotalTokens:      u.PromptTokens + u.CompletionTokens,
-	}
-	cu.PromptTokensDetails.CachedTokens = u.CachedTokens
-	return cu
 }
 
 // anthropicError maps an Anthropic error response (https://docs.anthropic.com/en/api/errors)

@@ -81,7 +81,7 @@ func TestAnthropicNativeResponse(t *testing.T) {
 // client gets the provider's bytes unchanged, and the usage read is the one the OpenAI
 // translation of the same stream reports.
 func TestAnthropicPassStream(t *testing.T) {
-	for _, path := range anthropicFixtures(t, "stream", ".sse") {
+	for _, path := range fixtures(t, anthropicTestdata, "stream", ".sse") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			in, err := os.ReadFile(path)
 			if err != nil {

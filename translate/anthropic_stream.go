@@ -3,8 +3,6 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
-	"unicode/utf8"
 )
 
 // anthropicMaxEvent bounds one server-sent event (its data lines together). Anthropic's
@@ -164,7 +162,7 @@ func (s *anthropicStream) dispatchEvent(out []byte, atEnd bool) []byte {
 		if b := s.blocks[ev.Index]; b != nil && b.kind == anthBlockTool && !b.hasArgs {
 			// A tool called without arguments: OpenAI clients parse the arguments, and an
 			// empty string is not JSON.
-			out = s.toolArgs(out, b.tool, "{}")
+			out = appendToolArgs(out, s.head, b.tool, "{}")
 		}
 	case "message_delta":
 		if ev.Usage != nil {
@@ -176,7 +174,7 @@ func (s *anthropicStream) dispatchEvent(out []byte, atEnd bool) []byte {
 	case "message_stop":
 		out = s.finish(s.start(out), "end_turn")
 		if s.includeUsage {
-			out = s.usageChunk(out)
+			out = appendUsageChunk(out, s.head, chatUsageOf(s.usage))
 		}
 		out = append(out, "data: [DONE]\n\n"...)
 		s.done = true
@@ -198,13 +196,8 @@ func (s *anthropicStream) start(out []byte) []byte {
 		return out
 	}
 	s.started = true
-	s.head = append(s.head, `data: {"id":`...)
-	s.head = anthAppendString(s.head, s.id)
-	s.head = append(s.head, `,"object":"chat.completion.chunk","created":`...)
-	s.head = strconv.AppendInt(s.head, s.tr.created(), 10)
-	s.head = append(s.head, `,"model":`...)
-	s.head = anthAppendString(s.head, s.model)
-	return s.chunk(out, `{"role":"assistant","content":""}`, "")
+	s.head = appendChunkHead(s.head, s.id, s.tr.created(), s.model)
+	return appendChunk(out, s.head, 0, `{"role":"assistant","content":""}`, "")
 }
 
 func (s *anthropicStream) blockStart(out []byte, ev *anthropicEvent) []byte {
@@ -218,7 +211,7 @@ func (s *anthropicStream) blockStart(out []byte, ev *anthropicEvent) []byte {
 	case "text":
 		b.kind = anthBlockText
 		if cb.Text != "" {
-			out = s.deltaString(out, `{"content":`, cb.Text, `}`)
+			out = appendDeltaString(out, s.head, `{"content":`, cb.Text, `}`)
 		}
 	case "tool_use":
 		if cb.Name == anthropicJSONTool {
@@ -227,17 +220,11 @@ func (s *anthropicStream) blockStart(out []byte, ev *anthropicEvent) []byte {
 		}
 		b.kind, b.tool = anthBlockTool, s.tools
 		s.tools++
-		out = append(s.open(out), `{"tool_calls":[{"index":`...)
-		out = strconv.AppendInt(out, int64(b.tool), 10)
-		out = append(out, `,"id":`...)
-		out = anthAppendString(out, cb.ID)
-		out = append(out, `,"type":"function","function":{"name":`...)
-		out = anthAppendString(out, cb.Name)
-		out = s.close(append(out, `,"arguments":""}}]}`...), "")
+		out = appendToolStart(out, s.head, b.tool, cb.ID, cb.Name)
 	case "thinking":
 		b.kind = anthBlockThinking
 	case "redacted_thinking":
-		out = s.deltaString(out, `{"thinking_blocks":[{"type":"redacted_thinking","data":`, cb.Data, `}]}`)
+		out = appendDeltaString(out, s.head, `{"thinking_blocks":[{"type":"redacted_thinking","data":`, cb.Data, `}]}`)
 	}
 	return out
 }
@@ -251,7 +238,7 @@ func (s *anthropicStream) blockDelta(out []byte, ev *anthropicEvent) []byte {
 	switch d.Type {
 	case "text_delta":
 		if d.Text != "" {
-			out = s.deltaString(out, `{"content":`, d.Text, `}`)
+			out = appendDeltaString(out, s.head, `{"content":`, d.Text, `}`)
 		}
 	case "input_json_delta":
 		if b == nil || d.PartialJSON == "" {
@@ -260,28 +247,20 @@ func (s *anthropicStream) blockDelta(out []byte, ev *anthropicEvent) []byte {
 		switch b.kind {
 		case anthBlockTool:
 			b.hasArgs = true
-			out = s.toolArgs(out, b.tool, d.PartialJSON)
+			out = appendToolArgs(out, s.head, b.tool, d.PartialJSON)
 		case anthBlockJSON:
-			out = s.deltaString(out, `{"content":`, d.PartialJSON, `}`)
+			out = appendDeltaString(out, s.head, `{"content":`, d.PartialJSON, `}`)
 		}
 	case "thinking_delta":
 		if d.Thinking != "" {
-			out = s.deltaString(out, `{"reasoning_content":`, d.Thinking, `}`)
+			out = appendDeltaString(out, s.head, `{"reasoning_content":`, d.Thinking, `}`)
 		}
 	case "signature_delta":
 		// LiteLLM's shape: the signature arrives as a thinking block of its own, which a
 		// client joins with the reasoning_content it received to replay the turn.
-		out = s.deltaString(out, `{"thinking_blocks":[{"type":"thinking","thinking":"","signature":`, d.Signature, `}]}`)
+		out = appendDeltaString(out, s.head, `{"thinking_blocks":[{"type":"thinking","thinking":"","signature":`, d.Signature, `}]}`)
 	}
 	return out
-}
-
-func (s *anthropicStream) toolArgs(out []byte, tool int, args string) []byte {
-	out = append(s.open(out), `{"tool_calls":[{"index":`...)
-	out = strconv.AppendInt(out, int64(tool), 10)
-	out = append(out, `,"function":{"arguments":`...)
-	out = anthAppendString(out, args)
-	return s.close(append(out, `}}]}`...), "")
 }
 
 // finish emits the finish_reason chunk once.
@@ -294,105 +273,12 @@ func (s *anthropicStream) finish(out []byte, stopReason string) []byte {
 	for _, b := range s.blocks {
 		jsonMode = jsonMode || b.kind == anthBlockJSON
 	}
-	return s.chunk(out, `{}`, anthropicFinishReason(stopReason, jsonMode))
-}
-
-// usageChunk is OpenAI's last chunk for stream_options.include_usage: no choices, usage.
-func (s *anthropicStream) usageChunk(out []byte) []byte {
-	u, err := json.Marshal(anthChatUsageOf(s.usage))
-	if err != nil {
-		return out // integers only: cannot fail
-	}
-	out = append(out, s.head...)
-	out = append(out, `,"choices":[],"usage":`...)
-	out = append(out, u...)
-	return append(out, "}\n\n"...)
-}
-
-// deltaString emits a chunk whose delta is prefix + the JSON string str + suffix.
-func (s *anthropicStream) deltaString(out []byte, prefix, str, suffix string) []byte {
-	out = append(s.open(out), prefix...)
-	out = anthAppendString(out, str)
-	return s.close(append(out, suffix...), "")
-}
-
-// chunk emits a chunk with the given delta JSON and finish_reason ("" is null).
-func (s *anthropicStream) chunk(out []byte, delta, finish string) []byte {
-	return s.close(append(s.open(out), delta...), finish)
-}
-
-// open starts a chunk, up to where its delta goes.
-func (s *anthropicStream) open(out []byte) []byte {
-	out = append(out, s.head...)
-	return append(out, `,"choices":[{"index":0,"delta":`...)
-}
-
-// close ends a chunk after its delta, with finish_reason ("" is null).
-func (s *anthropicStream) close(out []byte, finish string) []byte {
-	out = append(out, `,"finish_reason":`...)
-	if finish == "" {
-		out = append(out, "null"...)
-	} else {
-		out = anthAppendString(out, finish)
-	}
-	return append(out, "}]}\n\n"...)
+	return appendChunk(out, s.head, 0, `{}`, anthropicFinishReason(stopReason, jsonMode))
 }
 
 // fail ends the client's stream with an error event and [DONE].
 func (s *anthropicStream) fail(out []byte, msg string) []byte {
 	s.done = true
 	s.line, s.data = nil, nil
-	return append(out, StreamError(&APIError{Status: 502, Type: "api_error", Code: "stream_interrupted", Message: msg})...)
-}
-
-// anthAppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does; U+2028 and U+2029 are escaped so the output is also valid
-// JavaScript.
-func anthAppendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return appendStreamInterrupted(out, msg)
 }

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,54 +14,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 )
-
-// The package's golden tests share one -update flag; whichever test file is initialised
-// first registers it (init functions run after every package-level variable, so a
-// flag.Bool declared as a variable elsewhere is already there).
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata")
-	}
-}
-
-func anthropicUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // anthropicTestTranslator stamps a fixed "created" so outputs are reproducible.
 var anthropicTestTranslator = anthropicTranslator{now: func() time.Time { return time.Unix(1750000000, 0) }}
 
 const anthropicTestdata = "testdata/anthropic"
-
-// anthropicGolden compares got with the golden file, or rewrites it under -update.
-func anthropicGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if anthropicUpdating() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
-func anthropicFixtures(t testing.TB, dir, ext string) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(anthropicTestdata, dir, "*"+ext))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no %s fixtures in %s: %v", ext, dir, err)
-	}
-	return paths
-}
 
 func anthropicTarget(t testing.TB, base, model string, extra map[string]string) *Target {
 	t.Helper()
@@ -91,25 +46,11 @@ type anthropicRequestFixture struct {
 	OpenAI json.RawMessage `json:"openai"`
 }
 
-func readAnthropicFixture(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 func TestAnthropicRequestGolden(t *testing.T) {
-	for _, path := range anthropicFixtures(t, "request", ".json") {
-		if strings.HasSuffix(path, ".golden.json") {
-			continue
-		}
+	for _, path := range fixtures(t, anthropicTestdata, "request", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx anthropicRequestFixture
-			readAnthropicFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			if fx.Source == "" {
 				t.Fatal("fixture names no source")
 			}
@@ -131,7 +72,7 @@ func TestAnthropicRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			anthropicGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
 		})
 	}
 }
@@ -151,13 +92,10 @@ func (fx anthropicResponseFixture) body() []byte {
 }
 
 func TestAnthropicResponseGolden(t *testing.T) {
-	for _, path := range anthropicFixtures(t, "response", ".json") {
-		if strings.HasSuffix(path, ".golden.json") {
-			continue
-		}
+	for _, path := range fixtures(t, anthropicTestdata, "response", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx anthropicResponseFixture
-			readAnthropicFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			if fx.Source == "" {
 				t.Fatal("fixture names no source")
 			}
@@ -173,7 +111,7 @@ func TestAnthropicResponseGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, body)
 			}
-			anthropicGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
 		})
 	}
 }
@@ -193,7 +131,7 @@ func anthropicRunStream(tr anthropicTranslator, includeUsage bool, parts ...[]by
 }
 
 func TestAnthropicStreamGolden(t *testing.T) {
-	for _, path := range anthropicFixtures(t, "stream", ".sse") {
+	for _, path := range fixtures(t, anthropicTestdata, "stream", ".sse") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			in, err := os.ReadFile(path)
 			if err != nil {
@@ -209,7 +147,7 @@ func TestAnthropicStreamGolden(t *testing.T) {
 			}
 			got := append(out, ": tollgate usage "...)
 			got = append(append(got, u...), '\n')
-			anthropicGolden(t, strings.TrimSuffix(path, ".sse")+".golden", got)
+			checkGolden(t, strings.TrimSuffix(path, ".sse")+".golden", got)
 		})
 	}
 }
@@ -218,7 +156,7 @@ func TestAnthropicStreamGolden(t *testing.T) {
 // offset, and one byte at a time, with and without the usage chunk: the output must be
 // the unsplit translation.
 func TestAnthropicStreamChunkBoundaries(t *testing.T) {
-	for _, path := range anthropicFixtures(t, "stream", ".sse") {
+	for _, path := range fixtures(t, anthropicTestdata, "stream", ".sse") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			in, err := os.ReadFile(path)
 			if err != nil {
@@ -353,12 +291,9 @@ func TestAnthropicStreamLineEndings(t *testing.T) {
 // the official openai-go SDK, as a client would.
 func TestAnthropicOutputReadsWithOpenAISDK(t *testing.T) {
 	t.Run("responses", func(t *testing.T) {
-		for _, path := range anthropicFixtures(t, "response", ".json") {
-			if strings.HasSuffix(path, ".golden.json") {
-				continue
-			}
+		for _, path := range fixtures(t, anthropicTestdata, "response", ".json") {
 			var fx anthropicResponseFixture
-			readAnthropicFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			body, _, err := anthropicTestTranslator.Response(ChatCompletions, fx.Status, fx.body())
 			if err != nil {
 				t.Fatal(err)
@@ -387,11 +322,7 @@ func TestAnthropicOutputReadsWithOpenAISDK(t *testing.T) {
 		}
 	})
 	t.Run("streams", func(t *testing.T) {
-		want := map[string]struct {
-			content, finish string
-			tools           []string // name(arguments)
-			errText         string
-		}{
+		want := map[string]sdkStream{
 			"text.sse":        {content: "Hello!", finish: "stop"},
 			"tool_use.sse":    {content: "Okay, let me check the weather for San Francisco, CA — \"quoted\":", finish: "tool_calls", tools: []string{`get_weather({"location": "San Francisco, CA", "unit": "fahrenheit"})`, `get_time({})`}},
 			"thinking.sse":    {content: "The greatest common divisor of 1071 and 462 is **21**.", finish: "stop"},
@@ -400,7 +331,7 @@ func TestAnthropicOutputReadsWithOpenAISDK(t *testing.T) {
 			"error_event.sse": {content: "Hello", errText: "Overloaded"},
 			"cut.sse":         {content: "Hello", errText: "ended before the message was complete"},
 		}
-		for _, path := range anthropicFixtures(t, "stream", ".sse") {
+		for _, path := range fixtures(t, anthropicTestdata, "stream", ".sse") {
 			name := filepath.Base(path)
 			w, ok := want[name]
 			if !ok {
@@ -412,39 +343,7 @@ func TestAnthropicOutputReadsWithOpenAISDK(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, _ := anthropicRunStream(anthropicTestTranslator, true, in)
-			res := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(out))}
-			stream := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(res), nil)
-			var acc openai.ChatCompletionAccumulator
-			for stream.Next() {
-				acc.AddChunk(stream.Current())
-			}
-			if w.errText != "" {
-				if err := stream.Err(); err == nil || !strings.Contains(err.Error(), w.errText) {
-					t.Errorf("%s: stream error %v, want one containing %q", name, err, w.errText)
-				}
-			} else if err := stream.Err(); err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-			if len(acc.Choices) == 0 {
-				t.Errorf("%s: no choices accumulated", name)
-				continue
-			}
-			msg := acc.Choices[0].Message
-			var tools []string
-			for _, tc := range msg.ToolCalls {
-				tools = append(tools, tc.Function.Name+"("+tc.Function.Arguments+")")
-			}
-			got := struct {
-				Content, Finish string
-				Tools           []string
-			}{msg.Content, acc.Choices[0].FinishReason, tools}
-			wantGot := struct {
-				Content, Finish string
-				Tools           []string
-			}{w.content, w.finish, w.tools}
-			if diff := cmp.Diff(wantGot, got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", name, diff)
-			}
+			checkSDKStream(t, name, out, w)
 		}
 	})
 }
@@ -703,9 +602,9 @@ func TestAnthropicUsageNormalisation(t *testing.T) {
 	}
 }
 
-func TestAnthAppendString(t *testing.T) {
+func TestAppendJSONString(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote \" backslash \\ slash /", "ctl \x00\x01\x1f\t\r\n", "é ✓ 😀", "bad \xff utf8 \xc3", "line\u2028sep\u2029", "<html>&"} {
-		got := anthAppendString(nil, s)
+		got := appendJSONString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Errorf("%q encoded as %s: %v", s, got, err)

@@ -242,23 +242,6 @@ type anthChatFunctionCall struct {
 	Arguments string `json:"arguments"`
 }
 
-// anthChatCompletion is the chat.completion object a non-streaming request answers.
-type anthChatCompletion struct {
-	ID      string           `json:"id"`
-	Object  string           `json:"object"`
-	Created int64            `json:"created"`
-	Model   string           `json:"model"`
-	Choices []anthChatChoice `json:"choices"`
-	Usage   *anthChatUsage   `json:"usage,omitempty"`
-}
-
-type anthChatChoice struct {
-	Index        int                `json:"index"`
-	Message      anthChatOutMessage `json:"message"`
-	Logprobs     *struct{}          `json:"logprobs"` // always null: Anthropic has none
-	FinishReason string             `json:"finish_reason"`
-}
-
 type anthChatOutMessage struct {
 	Role      string             `json:"role"`
 	Content   *string            `json:"content"`
@@ -268,13 +251,4 @@ type anthChatOutMessage struct {
 	// so clients can send the signed blocks back on the next turn.
 	ReasoningContent string           `json:"reasoning_content,omitempty"`
 	ThinkingBlocks   []anthropicBlock `json:"thinking_blocks,omitempty"`
-}
-
-type anthChatUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
-	TotalTokens         int `json:"total_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
 }

@@ -285,30 +285,6 @@ func (b bedrockTranslator) sign(up *Upstream, scheme string, c *AWSCredentials) 
 	return nil
 }
 
-// bedrockInvalid is a 400 about one request parameter.
-func bedrockInvalid(param, format string, args ...any) *APIError {
-	return &APIError{Status: 400, Type: "invalid_request_error", Param: param, Message: fmt.Sprintf(format, args...)}
-}
-
-// bedrockUnsupported is a 400 for an OpenAI parameter Bedrock cannot honour.
-func bedrockUnsupported(param, why string) *APIError {
-	return &APIError{Status: 400, Type: "invalid_request_error", Param: param, Code: "unsupported_parameter",
-		Message: fmt.Sprintf("Unsupported parameter: '%s' %s", param, why)}
-}
-
-// bedrockDecode decodes one parameter, answering a 400 that names it when its type is
-// wrong.
-func bedrockDecode(raw json.RawMessage, v any, param string) error {
-	if err := json.Unmarshal(raw, v); err != nil {
-		return bedrockInvalid(param, "Invalid value for '%s': %v", param, err)
-	}
-	return nil
-}
-
-func bedrockIsNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
-
 // bedrockParams are the OpenAI chat parameters read in the first pass over the body.
 type bedrockParams struct {
 	maxTokens       *int
@@ -329,12 +305,12 @@ type bedrockParams struct {
 func bedrockChatRequest(body []byte) ([]byte, bool, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, false, bedrockInvalid("", "The request body is not a JSON object: %v", err)
+		return nil, false, invalidParam("", "The request body is not a JSON object: %v", err)
 	}
 	// Sorted, so that a request with several problems always reports the same one.
 	keys := make([]string, 0, len(fields))
 	for k, raw := range fields {
-		if !bedrockIsNull(raw) {
+		if !isNull(raw) {
 			keys = append(keys, k)
 		}
 	}
@@ -366,103 +342,86 @@ func (p *bedrockParams) read(key string, raw json.RawMessage, fields map[string]
 		// Routing, or settings of OpenAI's own platform with no Converse meaning.
 		return nil
 	case "messages":
-		return bedrockDecode(raw, &p.messages, key)
+		return decodeParam(raw, &p.messages, key)
 	case "max_tokens":
 		// max_completion_tokens, the newer name, wins when both are set.
-		if bedrockIsNull(fields["max_completion_tokens"]) {
-			return bedrockDecode(raw, &p.maxTokens, key)
+		if isNull(fields["max_completion_tokens"]) {
+			return decodeParam(raw, &p.maxTokens, key)
 		}
 		return nil
 	case "max_completion_tokens":
-		return bedrockDecode(raw, &p.maxTokens, key)
+		return decodeParam(raw, &p.maxTokens, key)
 	case "temperature":
-		return bedrockDecode(raw, &p.inference.Temperature, key)
+		return decodeParam(raw, &p.inference.Temperature, key)
 	case "top_p":
-		return bedrockDecode(raw, &p.inference.TopP, key)
+		return decodeParam(raw, &p.inference.TopP, key)
 	case "stream":
-		return bedrockDecode(raw, &p.stream, key)
+		return decodeParam(raw, &p.stream, key)
 	case "stop":
-		stop, err := bedrockStop(raw)
+		stop, err := parseStop(raw)
 		p.inference.StopSequences = stop
 		return err
 	case "tools":
-		return bedrockDecode(raw, &p.tools, key)
+		return decodeParam(raw, &p.tools, key)
 	case "tool_choice":
 		p.toolChoice = raw
 		return nil
 	case "parallel_tool_calls":
-		return bedrockDecode(raw, &p.parallelTools, key)
+		return decodeParam(raw, &p.parallelTools, key)
 	case "response_format":
 		p.responseFormat = raw
 		return nil
 	case "thinking":
 		if raw[0] != '{' {
-			return bedrockInvalid(key, "Invalid value for 'thinking': expected an object")
+			return invalidParam(key, "Invalid value for 'thinking': expected an object")
 		}
 		p.thinking = raw
 		return nil
 	case "reasoning_effort":
-		return bedrockDecode(raw, &p.reasoningEffort, key)
+		return decodeParam(raw, &p.reasoningEffort, key)
 	case "n":
 		var n int
-		if err := bedrockDecode(raw, &n, key); err != nil || n == 1 {
+		if err := decodeParam(raw, &n, key); err != nil || n == 1 {
 			return err
 		}
-		return bedrockUnsupported(key, "must be 1: Bedrock returns one choice per request")
+		return unsupportedParam(key, "must be 1: Bedrock returns one choice per request")
 	case "logprobs":
 		var on bool
-		if err := bedrockDecode(raw, &on, key); err != nil || !on {
+		if err := decodeParam(raw, &on, key); err != nil || !on {
 			return err
 		}
-		return bedrockUnsupported(key, "is not available from Bedrock")
+		return unsupportedParam(key, "is not available from Bedrock")
 	case "top_logprobs":
-		return bedrockUnsupported(key, "is not available from Bedrock")
+		return unsupportedParam(key, "is not available from Bedrock")
 	case "presence_penalty", "frequency_penalty":
 		var v float64
-		if err := bedrockDecode(raw, &v, key); err != nil || v == 0 {
+		if err := decodeParam(raw, &v, key); err != nil || v == 0 {
 			return err
 		}
-		return bedrockUnsupported(key, "is not supported by Bedrock's Converse API")
+		return unsupportedParam(key, "is not supported by Bedrock's Converse API")
 	case "logit_bias":
 		var bias map[string]json.RawMessage
-		if err := bedrockDecode(raw, &bias, key); err != nil || len(bias) == 0 {
+		if err := decodeParam(raw, &bias, key); err != nil || len(bias) == 0 {
 			return err
 		}
-		return bedrockUnsupported(key, "is not supported by Bedrock's Converse API")
+		return unsupportedParam(key, "is not supported by Bedrock's Converse API")
 	case "modalities":
 		var mods []string
-		if err := bedrockDecode(raw, &mods, key); err != nil {
+		if err := decodeParam(raw, &mods, key); err != nil {
 			return err
 		}
 		for _, m := range mods {
 			if m != "text" {
-				return bedrockUnsupported(key, "may only be [\"text\"]: Bedrock's Converse API answers in text")
+				return unsupportedParam(key, "may only be [\"text\"]: Bedrock's Converse API answers in text")
 			}
 		}
 		return nil
 	case "seed", "audio", "prediction", "web_search_options", "verbosity", "top_k":
-		return bedrockUnsupported(key, "is not supported by Bedrock's Converse API")
+		return unsupportedParam(key, "is not supported by Bedrock's Converse API")
 	case "functions", "function_call":
-		return bedrockUnsupported(key, "is deprecated; use 'tools' and 'tool_choice'")
+		return unsupportedParam(key, "is deprecated; use 'tools' and 'tool_choice'")
 	}
-	return &APIError{Status: 400, Type: "invalid_request_error", Param: key,
-		Message: fmt.Sprintf("Unrecognized request argument supplied: %s", key)}
-}
-
-// bedrockStop maps "stop" (a string or a list) to stopSequences.
-func bedrockStop(raw json.RawMessage) ([]string, error) {
-	if raw[0] == '"' {
-		var s string
-		if err := bedrockDecode(raw, &s, "stop"); err != nil || s == "" {
-			return nil, err
-		}
-		return []string{s}, nil
-	}
-	var list []string
-	if err := bedrockDecode(raw, &list, "stop"); err != nil {
-		return nil, err
-	}
-	return list, nil
+	return unknownParam(key)
 }
 
 // bedrockBuild assembles the Converse request from the decoded parameters.
@@ -484,9 +443,9 @@ func bedrockBuild(p *bedrockParams) (*bedrockConverseRequest, error) {
 			inf.MaxTokens = &n
 		}
 	case *p.maxTokens < 1:
-		return nil, bedrockInvalid("max_tokens", "max_tokens must be at least 1, got %d", *p.maxTokens)
+		return nil, invalidParam("max_tokens", "max_tokens must be at least 1, got %d", *p.maxTokens)
 	case budget > 0 && *p.maxTokens <= budget:
-		return nil, bedrockInvalid("max_tokens", "max_tokens (%d) must be greater than the thinking budget (%d tokens)", *p.maxTokens, budget)
+		return nil, invalidParam("max_tokens", "max_tokens (%d) must be greater than the thinking budget (%d tokens)", *p.maxTokens, budget)
 	default:
 		inf.MaxTokens = p.maxTokens
 	}
@@ -505,7 +464,7 @@ func bedrockThinking(req *bedrockConverseRequest, p *bedrockParams) (int, error)
 	thinking := p.thinking
 	if p.reasoningEffort != "" {
 		if thinking != nil {
-			return 0, bedrockInvalid("reasoning_effort", "Set either 'reasoning_effort' or 'thinking', not both")
+			return 0, invalidParam("reasoning_effort", "Set either 'reasoning_effort' or 'thinking', not both")
 		}
 		switch budget, ok := bedrockThinkingBudgets[p.reasoningEffort]; {
 		case ok:
@@ -513,7 +472,7 @@ func bedrockThinking(req *bedrockConverseRequest, p *bedrockParams) (int, error)
 		case p.reasoningEffort == "none" || p.reasoningEffort == "minimal":
 			// No extended thinking is the closest to minimal reasoning.
 		default:
-			return 0, bedrockInvalid("reasoning_effort", "Invalid value for 'reasoning_effort': %q (use low, medium or high)", p.reasoningEffort)
+			return 0, invalidParam("reasoning_effort", "Invalid value for 'reasoning_effort': %q (use low, medium or high)", p.reasoningEffort)
 		}
 	}
 	if thinking == nil {
@@ -523,7 +482,7 @@ func bedrockThinking(req *bedrockConverseRequest, p *bedrockParams) (int, error)
 		Type         string `json:"type"`
 		BudgetTokens int    `json:"budget_tokens"`
 	}
-	if err := bedrockDecode(thinking, &th, "thinking"); err != nil {
+	if err := decodeParam(thinking, &th, "thinking"); err != nil {
 		return 0, err
 	}
 	req.AdditionalModelRequestFields = map[string]json.RawMessage{"thinking": thinking}
@@ -545,19 +504,19 @@ func bedrockToolConfigFor(req *bedrockConverseRequest, p *bedrockParams) error {
 		return err
 	}
 	if p.parallelTools != nil && !*p.parallelTools && len(tools) > 0 {
-		return bedrockUnsupported("parallel_tool_calls", "cannot be false: Bedrock's Converse API has no way to limit a model to one tool call")
+		return unsupportedParam("parallel_tool_calls", "cannot be false: Bedrock's Converse API has no way to limit a model to one tool call")
 	}
 	if none {
 		tools, choice = nil, nil
 	}
-	if !bedrockIsNull(p.responseFormat) {
+	if !isNull(p.responseFormat) {
 		jsonTool, err := bedrockResponseFormat(p.responseFormat)
 		if err != nil {
 			return err
 		}
 		if jsonTool != nil {
 			if len(tools) > 0 {
-				return bedrockUnsupported("response_format",
+				return unsupportedParam("response_format",
 					"cannot be combined with 'tools' for Bedrock models: tollgate serves JSON output through a forced tool")
 			}
 			tools = []bedrockTool{{ToolSpec: jsonTool}}
@@ -576,10 +535,10 @@ func bedrockToolConfigFor(req *bedrockConverseRequest, p *bedrockParams) error {
 				continue
 			}
 			if none {
-				return bedrockUnsupported("tool_choice",
+				return unsupportedParam("tool_choice",
 					"'none' cannot be sent to Bedrock in a conversation that has tool calls: Converse then requires the tools, and cannot forbid calling them")
 			}
-			return bedrockInvalid("tools", "Bedrock requires 'tools' when the conversation contains tool calls or tool results: send the tools with every request")
+			return invalidParam("tools", "Bedrock requires 'tools' when the conversation contains tool calls or tool results: send the tools with every request")
 		}
 	}
 	return nil
@@ -596,18 +555,18 @@ func bedrockTools(in []bedrockChatTool) ([]bedrockTool, error) {
 	for i, t := range in {
 		p := fmt.Sprintf("tools[%d]", i)
 		if t.Type != "function" {
-			return nil, bedrockUnsupported(p+".type", fmt.Sprintf("%q: only function tools can be sent to Bedrock", t.Type))
+			return nil, unsupportedParam(p+".type", fmt.Sprintf("%q: only function tools can be sent to Bedrock", t.Type))
 		}
 		if t.Function == nil || t.Function.Name == "" {
-			return nil, bedrockInvalid(p+".function.name", "%s.function.name is required", p)
+			return nil, invalidParam(p+".function.name", "%s.function.name is required", p)
 		}
 		spec := &bedrockToolSpec{Name: t.Function.Name, Description: t.Function.Description}
 		spec.InputSchema.JSON = t.Function.Parameters
-		if bedrockIsNull(spec.InputSchema.JSON) {
+		if isNull(spec.InputSchema.JSON) {
 			spec.InputSchema.JSON = json.RawMessage(`{"type":"object","properties":{}}`)
 		}
 		out = append(out, bedrockTool{ToolSpec: spec})
-		if !bedrockIsNull(t.CacheControl) {
+		if !isNull(t.CacheControl) {
 			out = append(out, bedrockTool{CachePoint: &bedrockCachePoint{Type: "default"}})
 		}
 	}
@@ -617,15 +576,15 @@ func bedrockTools(in []bedrockChatTool) ([]bedrockTool, error) {
 // bedrockToolChoiceFor maps tool_choice: auto is auto, required is Converse's "any", a
 // named function is a "tool" choice, and none (reported separately) drops the tools.
 func bedrockToolChoiceFor(raw json.RawMessage, tools []bedrockTool) (choice *bedrockToolChoice, none bool, err error) {
-	if bedrockIsNull(raw) {
+	if isNull(raw) {
 		return nil, false, nil
 	}
 	if len(tools) == 0 {
-		return nil, false, bedrockInvalid("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
+		return nil, false, invalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
 	}
 	if raw[0] == '"' {
 		var s string
-		if err := bedrockDecode(raw, &s, "tool_choice"); err != nil {
+		if err := decodeParam(raw, &s, "tool_choice"); err != nil {
 			return nil, false, err
 		}
 		switch s {
@@ -636,7 +595,7 @@ func bedrockToolChoiceFor(raw json.RawMessage, tools []bedrockTool) (choice *bed
 		case "none":
 			return nil, true, nil
 		}
-		return nil, false, bedrockInvalid("tool_choice", "Invalid value for 'tool_choice': %q", s)
+		return nil, false, invalidParam("tool_choice", "Invalid value for 'tool_choice': %q", s)
 	}
 	var obj struct {
 		Type     string `json:"type"`
@@ -644,18 +603,18 @@ func bedrockToolChoiceFor(raw json.RawMessage, tools []bedrockTool) (choice *bed
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if err := bedrockDecode(raw, &obj, "tool_choice"); err != nil {
+	if err := decodeParam(raw, &obj, "tool_choice"); err != nil {
 		return nil, false, err
 	}
 	if obj.Type != "function" {
-		return nil, false, bedrockUnsupported("tool_choice", fmt.Sprintf("of type %q cannot be sent to Bedrock", obj.Type))
+		return nil, false, unsupportedParam("tool_choice", fmt.Sprintf("of type %q cannot be sent to Bedrock", obj.Type))
 	}
 	for _, t := range tools {
 		if t.ToolSpec != nil && t.ToolSpec.Name == obj.Function.Name {
 			return &bedrockToolChoice{Tool: &bedrockToolName{Name: obj.Function.Name}}, false, nil
 		}
 	}
-	return nil, false, bedrockInvalid("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
+	return nil, false, invalidParam("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
 }
 
 // bedrockResponseFormat returns the forced tool that serves response_format, or nil for
@@ -668,7 +627,7 @@ func bedrockResponseFormat(raw json.RawMessage) (*bedrockToolSpec, error) {
 			Schema      json.RawMessage `json:"schema"`
 		} `json:"json_schema"`
 	}
-	if err := bedrockDecode(raw, &rf, "response_format"); err != nil {
+	if err := decodeParam(raw, &rf, "response_format"); err != nil {
 		return nil, err
 	}
 	tool := &bedrockToolSpec{Name: bedrockJSONTool, Description: "Respond with a JSON object."}
@@ -679,26 +638,26 @@ func bedrockResponseFormat(raw json.RawMessage) (*bedrockToolSpec, error) {
 	case "json_object":
 	case "json_schema":
 		if rf.JSONSchema == nil {
-			return nil, bedrockInvalid("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
+			return nil, invalidParam("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
 		}
 		if rf.JSONSchema.Description != "" {
 			tool.Description = rf.JSONSchema.Description
 		}
-		if !bedrockIsNull(rf.JSONSchema.Schema) {
+		if !isNull(rf.JSONSchema.Schema) {
 			var top struct {
 				Type string `json:"type"`
 			}
-			if err := bedrockDecode(rf.JSONSchema.Schema, &top, "response_format.json_schema.schema"); err != nil {
+			if err := decodeParam(rf.JSONSchema.Schema, &top, "response_format.json_schema.schema"); err != nil {
 				return nil, err
 			}
 			if top.Type != "object" {
-				return nil, bedrockUnsupported("response_format.json_schema.schema",
+				return nil, unsupportedParam("response_format.json_schema.schema",
 					"must describe an object (\"type\": \"object\"): Bedrock returns structured output as tool input, which is an object")
 			}
 			tool.InputSchema.JSON = rf.JSONSchema.Schema
 		}
 	default:
-		return nil, bedrockInvalid("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
+		return nil, invalidParam("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
 	}
 	return tool, nil
 }
@@ -708,7 +667,7 @@ func bedrockResponseFormat(raw json.RawMessage) (*bedrockToolSpec, error) {
 // Converse requires user and assistant turns to alternate, starting with the user.
 func bedrockMessages(in []bedrockChatMessage) ([]bedrockBlock, []bedrockMessage, error) {
 	if len(in) == 0 {
-		return nil, nil, bedrockInvalid("messages", "'messages' must contain at least one message")
+		return nil, nil, invalidParam("messages", "'messages' must contain at least one message")
 	}
 	var system []bedrockBlock
 	out := make([]bedrockMessage, 0, len(in))
@@ -729,7 +688,7 @@ func bedrockMessages(in []bedrockChatMessage) ([]bedrockBlock, []bedrockMessage,
 		case "user":
 			role = "user"
 			if blocks, err = bedrockParts(m.Content, i, bedrockUserParts); err == nil && len(blocks) == 0 {
-				err = bedrockInvalid(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
+				err = invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
 			}
 		case "assistant":
 			role = "assistant"
@@ -738,9 +697,9 @@ func bedrockMessages(in []bedrockChatMessage) ([]bedrockBlock, []bedrockMessage,
 			role = "user"
 			blocks, err = bedrockToolResultBlock(m, i)
 		case "function":
-			err = bedrockUnsupported(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
+			err = unsupportedParam(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
 		default:
-			err = bedrockInvalid(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
+			err = invalidParam(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -756,10 +715,10 @@ func bedrockMessages(in []bedrockChatMessage) ([]bedrockBlock, []bedrockMessage,
 		out = append(out, bedrockMessage{Role: role, Content: blocks})
 	}
 	if len(out) == 0 {
-		return nil, nil, bedrockInvalid("messages", "'messages' must contain a user message besides system messages")
+		return nil, nil, invalidParam("messages", "'messages' must contain a user message besides system messages")
 	}
 	if out[0].Role != "user" {
-		return nil, nil, bedrockInvalid("messages", "Bedrock requires the conversation to start with a user message (system messages aside)")
+		return nil, nil, invalidParam("messages", "Bedrock requires the conversation to start with a user message (system messages aside)")
 	}
 	return system, out, nil
 }
@@ -767,7 +726,7 @@ func bedrockMessages(in []bedrockChatMessage) ([]bedrockBlock, []bedrockMessage,
 // bedrockCacheAfter appends a cache point after blocks when a message carries LiteLLM's
 // cache_control: Converse marks the end of a cached prefix with a block of its own.
 func bedrockCacheAfter(blocks []bedrockBlock, cc json.RawMessage) []bedrockBlock {
-	if bedrockIsNull(cc) || len(blocks) == 0 || blocks[len(blocks)-1].CachePoint != nil {
+	if isNull(cc) || len(blocks) == 0 || blocks[len(blocks)-1].CachePoint != nil {
 		return blocks
 	}
 	return append(blocks, bedrockBlock{CachePoint: &bedrockCachePoint{Type: "default"}})
@@ -783,19 +742,19 @@ const (
 // bedrockParts converts a message's "content" (a string, an array of parts, or null)
 // into blocks. Empty text is dropped: Converse rejects blank text blocks.
 func bedrockParts(raw json.RawMessage, msg int, allowed int) ([]bedrockBlock, error) {
-	if bedrockIsNull(raw) {
+	if isNull(raw) {
 		return nil, nil
 	}
 	param := fmt.Sprintf("messages[%d].content", msg)
 	if raw[0] == '"' {
 		var s string
-		if err := bedrockDecode(raw, &s, param); err != nil || s == "" {
+		if err := decodeParam(raw, &s, param); err != nil || s == "" {
 			return nil, err
 		}
 		return []bedrockBlock{{Text: &s}}, nil
 	}
 	var parts []bedrockChatPart
-	if err := bedrockDecode(raw, &parts, param); err != nil {
+	if err := decodeParam(raw, &parts, param); err != nil {
 		return nil, err
 	}
 	blocks := make([]bedrockBlock, 0, len(parts))
@@ -810,7 +769,7 @@ func bedrockParts(raw json.RawMessage, msg int, allowed int) ([]bedrockBlock, er
 				text = part.Refusal // an earlier refusal, replayed as what was said
 			}
 			if text == nil {
-				return nil, bedrockInvalid(pp, "%s: a %s part needs '%s'", pp, part.Type, part.Type)
+				return nil, invalidParam(pp, "%s: a %s part needs '%s'", pp, part.Type, part.Type)
 			}
 			if *text == "" {
 				continue
@@ -829,9 +788,9 @@ func bedrockParts(raw json.RawMessage, msg int, allowed int) ([]bedrockBlock, er
 			}
 			b.Document = doc
 		case part.Type == "input_audio" && allowed == bedrockUserParts:
-			return nil, bedrockUnsupported(pp, "(input_audio) cannot be sent to Bedrock's Converse API")
+			return nil, unsupportedParam(pp, "(input_audio) cannot be sent to Bedrock's Converse API")
 		default:
-			return nil, bedrockInvalid(pp, "%s: content part type %q is not allowed here", pp, part.Type)
+			return nil, invalidParam(pp, "%s: content part type %q is not allowed here", pp, part.Type)
 		}
 		blocks = append(blocks, b)
 		blocks = bedrockCacheAfter(blocks, part.CacheControl)
@@ -848,14 +807,14 @@ var bedrockImageFormats = map[string]string{
 func bedrockImageOf(raw json.RawMessage, param string) (*bedrockImage, error) {
 	var u string
 	if len(raw) > 0 && raw[0] == '"' {
-		if err := bedrockDecode(raw, &u, param+".image_url"); err != nil {
+		if err := decodeParam(raw, &u, param+".image_url"); err != nil {
 			return nil, err
 		}
 	} else {
 		var obj struct {
 			URL string `json:"url"`
 		}
-		if err := bedrockDecode(raw, &obj, param+".image_url"); err != nil {
+		if err := decodeParam(raw, &obj, param+".image_url"); err != nil {
 			return nil, err
 		}
 		u = obj.URL
@@ -863,16 +822,26 @@ func bedrockImageOf(raw json.RawMessage, param string) (*bedrockImage, error) {
 	media, data, ok := bedrockDataURL(u)
 	if !ok {
 		if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-			return nil, bedrockUnsupported(param+".image_url.url",
+			return nil, unsupportedParam(param+".image_url.url",
 				"is an http(s) URL: Bedrock's Converse API accepts images only as bytes; send the image as a base64 data URL (data:image/png;base64,...)")
 		}
-		return nil, bedrockInvalid(param+".image_url.url", "%s.image_url.url must be a base64 data URL", param)
+		return nil, invalidParam(param+".image_url.url", "%s.image_url.url must be a base64 data URL", param)
 	}
 	format, ok := bedrockImageFormats[media]
 	if !ok {
-		return nil, bedrockUnsupported(param+".image_url.url", fmt.Sprintf("has media type %q: Bedrock accepts png, jpeg, gif and webp images", media))
+		return nil, unsupportedParam(param+".image_url.url", fmt.Sprintf("has media type %q: Bedrock accepts png, jpeg, gif and webp images", media))
 	}
 	return &bedrockImage{Format: format, Source: bedrockSource{Bytes: data}}, nil
+}
+
+// bedrockDataURL is parseDataURL for Converse, whose JSON protocol takes the payload as
+// it is: the payload must not be empty, and the media type is compared in lower case.
+func bedrockDataURL(u string) (media, data string, ok bool) {
+	media, data, ok = parseDataURL(u)
+	if !ok || data == "" {
+		return "", "", false
+	}
+	return strings.ToLower(media), data, true
 }
 
 // bedrockDocumentFormats are the document media types Converse accepts.
@@ -889,40 +858,25 @@ var bedrockDocumentFormats = map[string]string{
 // part's position so it is unique and uses only the characters Converse allows.
 func bedrockDocumentOf(part *bedrockChatPart, param string, msg, idx int) (*bedrockDocument, error) {
 	if part.File == nil || part.File.FileData == "" {
-		return nil, bedrockUnsupported(param+".file", "needs 'file_data': OpenAI file IDs cannot be sent to Bedrock")
+		return nil, unsupportedParam(param+".file", "needs 'file_data': OpenAI file IDs cannot be sent to Bedrock")
 	}
 	media, data, ok := bedrockDataURL(part.File.FileData)
 	if !ok {
-		return nil, bedrockInvalid(param+".file.file_data", "%s.file.file_data must be a base64 data URL", param)
+		return nil, invalidParam(param+".file.file_data", "%s.file.file_data must be a base64 data URL", param)
 	}
 	format, ok := bedrockDocumentFormats[media]
 	if !ok {
-		return nil, bedrockUnsupported(param+".file.file_data", fmt.Sprintf("has media type %q, which Bedrock does not accept as a document", media))
+		return nil, unsupportedParam(param+".file.file_data", fmt.Sprintf("has media type %q, which Bedrock does not accept as a document", media))
 	}
 	return &bedrockDocument{Format: format, Name: fmt.Sprintf("document-%d-%d", msg, idx), Source: bedrockSource{Bytes: data}}, nil
-}
-
-// bedrockDataURL splits a base64 data URL ("data:image/png;base64,....") into its media
-// type and payload, which Converse's JSON protocol takes as it is.
-func bedrockDataURL(u string) (media, data string, ok bool) {
-	rest, ok := strings.CutPrefix(u, "data:")
-	if !ok {
-		return "", "", false
-	}
-	header, data, ok := strings.Cut(rest, ",")
-	if !ok || !strings.HasSuffix(header, ";base64") || data == "" {
-		return "", "", false
-	}
-	media, _, _ = strings.Cut(header, ";")
-	return strings.ToLower(media), data, media != ""
 }
 
 // bedrockAssistant converts an assistant message: LiteLLM-style thinking_blocks first
 // (the signed reasoning that led to the text and tool calls), then text, then one
 // toolUse per tool call.
 func bedrockAssistant(m *bedrockChatMessage, i int) ([]bedrockBlock, error) {
-	if !bedrockIsNull(m.FunctionCall) {
-		return nil, bedrockUnsupported(fmt.Sprintf("messages[%d].function_call", i), "is deprecated; use 'tool_calls'")
+	if !isNull(m.FunctionCall) {
+		return nil, unsupportedParam(fmt.Sprintf("messages[%d].function_call", i), "is deprecated; use 'tool_calls'")
 	}
 	blocks := make([]bedrockBlock, 0, len(m.ThinkingBlocks)+1+len(m.ToolCalls))
 	for j, tb := range m.ThinkingBlocks {
@@ -934,7 +888,7 @@ func bedrockAssistant(m *bedrockChatMessage, i int) ([]bedrockBlock, error) {
 			blocks = append(blocks, bedrockBlock{ReasoningContent: &bedrockReasoning{RedactedContent: tb.Data}})
 		default:
 			p := fmt.Sprintf("messages[%d].thinking_blocks[%d].type", i, j)
-			return nil, bedrockInvalid(p, "%s must be thinking or redacted_thinking", p)
+			return nil, invalidParam(p, "%s must be thinking or redacted_thinking", p)
 		}
 	}
 	text, err := bedrockParts(m.Content, i, bedrockAssistantParts)
@@ -945,17 +899,17 @@ func bedrockAssistant(m *bedrockChatMessage, i int) ([]bedrockBlock, error) {
 	for j, tc := range m.ToolCalls {
 		p := fmt.Sprintf("messages[%d].tool_calls[%d]", i, j)
 		if tc.Type != "" && tc.Type != "function" {
-			return nil, bedrockUnsupported(p+".type", fmt.Sprintf("%q: only function tool calls can be sent to Bedrock", tc.Type))
+			return nil, unsupportedParam(p+".type", fmt.Sprintf("%q: only function tool calls can be sent to Bedrock", tc.Type))
 		}
 		if tc.ID == "" || tc.Function.Name == "" {
-			return nil, bedrockInvalid(p, "%s needs an 'id' and a 'function.name'", p)
+			return nil, invalidParam(p, "%s needs an 'id' and a 'function.name'", p)
 		}
 		args := strings.TrimSpace(tc.Function.Arguments)
 		input := json.RawMessage(args)
 		if args == "" {
 			input = json.RawMessage("{}")
 		} else if args[0] != '{' || !json.Valid(input) {
-			return nil, bedrockInvalid(p+".function.arguments", "%s.function.arguments must be a JSON object: Bedrock tool input is an object", p)
+			return nil, invalidParam(p+".function.arguments", "%s.function.arguments must be a JSON object: Bedrock tool input is an object", p)
 		}
 		blocks = append(blocks, bedrockBlock{ToolUse: &bedrockToolUse{ToolUseID: tc.ID, Name: tc.Function.Name, Input: input}})
 	}
@@ -968,7 +922,7 @@ func bedrockAssistant(m *bedrockChatMessage, i int) ([]bedrockBlock, error) {
 func bedrockToolResultBlock(m *bedrockChatMessage, i int) ([]bedrockBlock, error) {
 	if m.ToolCallID == "" {
 		p := fmt.Sprintf("messages[%d].tool_call_id", i)
-		return nil, bedrockInvalid(p, "%s is required for a tool message", p)
+		return nil, invalidParam(p, "%s is required for a tool message", p)
 	}
 	content, err := bedrockParts(m.Content, i, bedrockTextOnly)
 	if err != nil {
@@ -994,11 +948,11 @@ func (b bedrockTranslator) Response(ep Endpoint, status int, body []byte) ([]byt
 		return nil, Usage{}, &APIError{Status: 502, Type: "api_error", Code: "bad_upstream_response",
 			Message: "Amazon Bedrock returned a response that is not a Converse response"}
 	}
-	out := bedrockChatCompletion{
+	out := chatCompletion[bedrockChatOutMessage, chatUsage]{
 		ID:      b.completionID(),
 		Object:  "chat.completion",
 		Created: b.clock().Unix(),
-		Choices: []bedrockChatChoice{{Message: bedrockChatOutMessage{Role: "assistant"}}},
+		Choices: []chatChoice[bedrockChatOutMessage]{{Message: bedrockChatOutMessage{Role: "assistant"}}},
 	}
 	msg := &out.Choices[0].Message
 	var text, reasoning strings.Builder
@@ -1009,7 +963,7 @@ func (b bedrockTranslator) Response(ep Endpoint, status int, body []byte) ([]byt
 			text.WriteString(*blk.Text)
 		case blk.ToolUse != nil:
 			args := string(blk.ToolUse.Input)
-			if bedrockIsNull(blk.ToolUse.Input) {
+			if isNull(blk.ToolUse.Input) {
 				args = "{}"
 			}
 			if blk.ToolUse.Name == bedrockJSONTool {
@@ -1036,7 +990,7 @@ func (b bedrockTranslator) Response(ep Endpoint, status int, body []byte) ([]byt
 	out.Choices[0].FinishReason = bedrockFinishReason(r.StopReason, jsonMode)
 	u := bedrockUsageOf(r.Usage)
 	if u.Known {
-		out.Usage = bedrockChatUsageOf(u)
+		out.Usage = chatUsageOf(u)
 	}
 	body, err := json.Marshal(out)
 	if err != nil {
@@ -1075,16 +1029,6 @@ func bedrockUsageOf(u *bedrockUsage) Usage {
 		CacheCreationTokens: u.CacheWriteInputTokens,
 		Known:               true,
 	}
-}
-
-func bedrockChatUsageOf(u Usage) *bedrockChatUsage {
-	cu := &bedrockChatUsage{
-		PromptTokens:     u.PromptTokens,
-		CompletionTokens: u.CompletionTokens,
-		TotalTokens:      u.PromptTokens + u.CompletionTokens,
-	}
-	cu.PromptTokensDetails.CachedTokens = u.CachedTokens
-	return cu
 }
 
 // bedrockError maps a Bedrock error response
@@ -1198,34 +1142,34 @@ func bedrockEmbedRequest(body []byte, model string) ([]byte, error) {
 		InputType      string          `json:"input_type"` // LiteLLM's extension for Cohere
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, bedrockInvalid("", "The request body is not a valid embeddings request: %v", err)
+		return nil, invalidParam("", "The request body is not a valid embeddings request: %v", err)
 	}
 	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
-		return nil, bedrockInvalid("encoding_format", "Invalid value for 'encoding_format': %q (use float or base64)", req.EncodingFormat)
+		return nil, invalidParam("encoding_format", "Invalid value for 'encoding_format': %q (use float or base64)", req.EncodingFormat)
 	}
 	var inputs []string
 	var one string
 	switch {
-	case bedrockIsNull(req.Input):
-		return nil, bedrockInvalid("input", "'input' is required")
+	case isNull(req.Input):
+		return nil, invalidParam("input", "'input' is required")
 	case json.Unmarshal(req.Input, &one) == nil:
 		inputs = []string{one}
 	case json.Unmarshal(req.Input, &inputs) != nil:
-		return nil, bedrockUnsupported("input", "must be a string or an array of strings: token arrays cannot be sent to Bedrock")
+		return nil, unsupportedParam("input", "must be a string or an array of strings: token arrays cannot be sent to Bedrock")
 	}
 	if len(inputs) == 0 {
-		return nil, bedrockInvalid("input", "'input' must not be empty")
+		return nil, invalidParam("input", "'input' must not be empty")
 	}
 	var out any
 	switch {
 	case strings.Contains(model, "titan-embed"):
 		if len(inputs) != 1 {
-			return nil, bedrockUnsupported("input", "must be one string for Amazon Titan embedding models, which embed one text per request")
+			return nil, unsupportedParam("input", "must be one string for Amazon Titan embedding models, which embed one text per request")
 		}
 		out = bedrockTitanEmbedRequest{InputText: inputs[0], Dimensions: req.Dimensions}
 	case strings.Contains(model, "cohere.embed"):
 		if req.Dimensions != nil {
-			return nil, bedrockUnsupported("dimensions", "is not supported for Cohere Embed models on Bedrock")
+			return nil, unsupportedParam("dimensions", "is not supported for Cohere Embed models on Bedrock")
 		}
 		inputType := req.InputType
 		if inputType == "" {
@@ -1260,12 +1204,12 @@ func bedrockEmbedResponse(body []byte) ([]byte, Usage, error) {
 	var vectors []json.RawMessage
 	var usage Usage
 	switch {
-	case !bedrockIsNull(raw.Embedding):
+	case !isNull(raw.Embedding):
 		vectors = []json.RawMessage{raw.Embedding}
 		if raw.InputTextTokenCount != nil {
 			usage = Usage{PromptTokens: *raw.InputTextTokenCount, Known: true}
 		}
-	case !bedrockIsNull(raw.Embeddings):
+	case !isNull(raw.Embeddings):
 		if json.Unmarshal(raw.Embeddings, &vectors) != nil {
 			var byType struct {
 				Float []json.RawMessage `json:"float"`

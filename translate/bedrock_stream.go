@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 )
@@ -158,7 +156,7 @@ func (s *bedrockStream) event(out []byte, typ string, payload []byte) []byte {
 		if b := s.blocks[s.ev.ContentBlockIndex]; b != nil && b.kind == bedrockBlockTool && !b.hasArgs {
 			// A tool called without arguments: OpenAI clients parse the arguments, and an
 			// empty string is not JSON.
-			out = s.toolArgs(out, b.tool, "{}")
+			out = appendToolArgs(out, s.head, b.tool, "{}")
 		}
 	case "messageStop":
 		if !s.stopped {
@@ -184,7 +182,7 @@ func (s *bedrockStream) complete(out []byte) []byte {
 		return out
 	}
 	if s.includeUsage {
-		out = s.usageChunk(out)
+		out = appendUsageChunk(out, s.head, chatUsageOf(s.usage))
 	}
 	s.done = true
 	return append(out, "data: [DONE]\n\n"...)
@@ -207,12 +205,8 @@ func (s *bedrockStream) start(out []byte) []byte {
 		return out
 	}
 	s.started = true
-	s.head = append(s.head, `data: {"id":`...)
-	s.head = bedrockAppendString(s.head, s.tr.completionID())
-	s.head = append(s.head, `,"object":"chat.completion.chunk","created":`...)
-	s.head = strconv.AppendInt(s.head, s.tr.clock().Unix(), 10)
-	s.head = append(s.head, `,"model":""`...)
-	return s.chunk(out, `{"role":"assistant","content":""}`, "")
+	s.head = appendChunkHead(s.head, s.tr.completionID(), s.tr.clock().Unix(), "")
+	return appendChunk(out, s.head, 0, `{"role":"assistant","content":""}`, "")
 }
 
 func (s *bedrockStream) blockStart(out []byte) []byte {
@@ -228,14 +222,7 @@ func (s *bedrockStream) blockStart(out []byte) []byte {
 	}
 	b.kind, b.tool = bedrockBlockTool, s.tools
 	s.tools++
-	d := append(make([]byte, 0, 96), `{"tool_calls":[{"index":`...)
-	d = strconv.AppendInt(d, int64(b.tool), 10)
-	d = append(d, `,"id":`...)
-	d = bedrockAppendString(d, st.ToolUse.ToolUseID)
-	d = append(d, `,"type":"function","function":{"name":`...)
-	d = bedrockAppendString(d, st.ToolUse.Name)
-	d = append(d, `,"arguments":""}}]}`...)
-	return s.chunk(out, string(d), "")
+	return appendToolStart(out, s.head, b.tool, st.ToolUse.ToolUseID, st.ToolUse.Name)
 }
 
 func (s *bedrockStream) blockDelta(out []byte) []byte {
@@ -246,7 +233,7 @@ func (s *bedrockStream) blockDelta(out []byte) []byte {
 	switch {
 	case d.Text != nil:
 		if *d.Text != "" {
-			out = s.deltaString(out, `{"content":`, *d.Text, `}`)
+			out = appendDeltaString(out, s.head, `{"content":`, *d.Text, `}`)
 		}
 	case d.ToolUse != nil:
 		b := s.blocks[s.ev.ContentBlockIndex]
@@ -256,34 +243,25 @@ func (s *bedrockStream) blockDelta(out []byte) []byte {
 		switch b.kind {
 		case bedrockBlockTool:
 			b.hasArgs = true
-			out = s.toolArgs(out, b.tool, d.ToolUse.Input)
+			out = appendToolArgs(out, s.head, b.tool, d.ToolUse.Input)
 		case bedrockBlockJSON:
-			out = s.deltaString(out, `{"content":`, d.ToolUse.Input, `}`)
+			out = appendDeltaString(out, s.head, `{"content":`, d.ToolUse.Input, `}`)
 		}
 	case d.ReasoningContent != nil:
 		rc := d.ReasoningContent
 		if rc.Text != "" {
-			out = s.deltaString(out, `{"reasoning_content":`, rc.Text, `}`)
+			out = appendDeltaString(out, s.head, `{"reasoning_content":`, rc.Text, `}`)
 		}
 		if rc.Signature != "" {
 			// LiteLLM's shape: the signature arrives as a thinking block of its own, which
 			// a client joins with the reasoning_content it received to replay the turn.
-			out = s.deltaString(out, `{"thinking_blocks":[{"type":"thinking","thinking":"","signature":`, rc.Signature, `}]}`)
+			out = appendDeltaString(out, s.head, `{"thinking_blocks":[{"type":"thinking","thinking":"","signature":`, rc.Signature, `}]}`)
 		}
 		if rc.RedactedContent != "" {
-			out = s.deltaString(out, `{"thinking_blocks":[{"type":"redacted_thinking","data":`, rc.RedactedContent, `}]}`)
+			out = appendDeltaString(out, s.head, `{"thinking_blocks":[{"type":"redacted_thinking","data":`, rc.RedactedContent, `}]}`)
 		}
 	}
 	return out
-}
-
-func (s *bedrockStream) toolArgs(out []byte, tool int, args string) []byte {
-	d := append(make([]byte, 0, 48+len(args)), `{"tool_calls":[{"index":`...)
-	d = strconv.AppendInt(d, int64(tool), 10)
-	d = append(d, `,"function":{"arguments":`...)
-	d = bedrockAppendString(d, args)
-	d = append(d, `}}]}`...)
-	return s.chunk(out, string(d), "")
 }
 
 // finish emits the finish_reason chunk.
@@ -292,88 +270,12 @@ func (s *bedrockStream) finish(out []byte, stopReason string) []byte {
 	for _, b := range s.blocks {
 		jsonMode = jsonMode || b.kind == bedrockBlockJSON
 	}
-	return s.chunk(out, `{}`, bedrockFinishReason(stopReason, jsonMode))
-}
-
-// usageChunk is OpenAI's last chunk for stream_options.include_usage: no choices, usage.
-func (s *bedrockStream) usageChunk(out []byte) []byte {
-	u, err := json.Marshal(bedrockChatUsageOf(s.usage))
-	if err != nil {
-		return out // integers only: cannot fail
-	}
-	out = append(out, s.head...)
-	out = append(out, `,"choices":[],"usage":`...)
-	out = append(out, u...)
-	return append(out, "}\n\n"...)
-}
-
-// deltaString emits a chunk whose delta is open + the JSON string str + close.
-func (s *bedrockStream) deltaString(out []byte, open, str, close string) []byte {
-	out = append(out, s.head...)
-	out = append(out, `,"choices":[{"index":0,"delta":`...)
-	out = append(out, open...)
-	out = bedrockAppendString(out, str)
-	out = append(out, close...)
-	return append(out, `,"finish_reason":null}]}`+"\n\n"...)
-}
-
-// chunk emits a chunk with the given delta JSON and finish_reason ("" is null).
-func (s *bedrockStream) chunk(out []byte, delta, finish string) []byte {
-	out = append(out, s.head...)
-	out = append(out, `,"choices":[{"index":0,"delta":`...)
-	out = append(out, delta...)
-	out = append(out, `,"finish_reason":`...)
-	if finish == "" {
-		out = append(out, "null"...)
-	} else {
-		out = bedrockAppendString(out, finish)
-	}
-	return append(out, "}]}\n\n"...)
+	return appendChunk(out, s.head, 0, `{}`, bedrockFinishReason(stopReason, jsonMode))
 }
 
 // fail ends the client's stream with an error event and [DONE].
 func (s *bedrockStream) fail(out []byte, msg string) []byte {
 	s.done = true
 	s.carry = nil
-	return append(out, StreamError(&APIError{Status: 502, Type: "api_error", Code: "stream_interrupted", Message: msg})...)
-}
-
-// bedrockAppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does; U+2028 and U+2029 are escaped so the output is also valid
-// JavaScript.
-func bedrockAppendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
+	return appendStreamInterrupted(out, msg)
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,23 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/tollgate-dev/tollgate/translate/providertest"
 )
-
-// The package's golden tests share one -update flag; whichever test file is initialised
-// first registers it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata")
-	}
-}
-
-func bedrockUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // bedrockTestTime is the fixed signing time and "created" of every golden output.
 var bedrockTestTime = time.Unix(1750000000, 0).UTC()
@@ -55,51 +39,6 @@ const (
 )
 
 const bedrockTestdata = "testdata/bedrock"
-
-// bedrockGolden compares got with the golden file, or rewrites it under -update.
-func bedrockGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if bedrockUpdating() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
-// bedrockFixtures lists the fixtures of dir, golden files excluded.
-func bedrockFixtures(t testing.TB, dir string) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(bedrockTestdata, dir, "*.json"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no fixtures in %s: %v", dir, err)
-	}
-	out := paths[:0]
-	for _, p := range paths {
-		if !strings.HasSuffix(p, ".golden.json") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func readBedrockFixture(t testing.TB, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
 
 // bedrockTargetSpec describes a deployment in a request fixture.
 type bedrockTargetSpec struct {
@@ -148,10 +87,10 @@ func (fx bedrockRequestFixture) endpoint() Endpoint {
 }
 
 func TestBedrockRequestGolden(t *testing.T) {
-	for _, path := range bedrockFixtures(t, "request") {
+	for _, path := range fixtures(t, bedrockTestdata, "request", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx bedrockRequestFixture
-			readBedrockFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			if fx.Source == "" {
 				t.Fatal("fixture names no source")
 			}
@@ -169,7 +108,7 @@ func TestBedrockRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bedrockGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
 		})
 	}
 }
@@ -197,10 +136,10 @@ func (fx bedrockResponseFixture) endpoint() Endpoint {
 }
 
 func TestBedrockResponseGolden(t *testing.T) {
-	for _, path := range bedrockFixtures(t, "response") {
+	for _, path := range fixtures(t, bedrockTestdata, "response", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx bedrockResponseFixture
-			readBedrockFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			if fx.Source == "" {
 				t.Fatal("fixture names no source")
 			}
@@ -216,7 +155,7 @@ func TestBedrockResponseGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, body)
 			}
-			bedrockGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
 		})
 	}
 }
@@ -239,7 +178,7 @@ type bedrockStreamFixture struct {
 func bedrockEncodeStream(t testing.TB, path string) []byte {
 	t.Helper()
 	var fx bedrockStreamFixture
-	readBedrockFixture(t, path, &fx)
+	readFixture(t, path, &fx)
 	if fx.Source == "" {
 		t.Fatalf("%s names no source", path)
 	}
@@ -280,7 +219,7 @@ func bedrockRunStream(tr bedrockTranslator, includeUsage bool, parts ...[]byte) 
 }
 
 func TestBedrockStreamGolden(t *testing.T) {
-	for _, path := range bedrockFixtures(t, "stream") {
+	for _, path := range fixtures(t, bedrockTestdata, "stream", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			out, usage := bedrockRunStream(bedrockTestTranslator, true, bedrockEncodeStream(t, path))
 			u, err := json.Marshal(usage)
@@ -289,7 +228,7 @@ func TestBedrockStreamGolden(t *testing.T) {
 			}
 			got := append(out, ": tollgate usage "...)
 			got = append(append(got, u...), '\n')
-			bedrockGolden(t, strings.TrimSuffix(path, ".json")+".golden", got)
+			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden", got)
 		})
 	}
 }
@@ -298,7 +237,7 @@ func TestBedrockStreamGolden(t *testing.T) {
 // offset, and one byte at a time, with and without the usage chunk: the output must be
 // the unsplit translation.
 func TestBedrockStreamChunkBoundaries(t *testing.T) {
-	for _, path := range bedrockFixtures(t, "stream") {
+	for _, path := range fixtures(t, bedrockTestdata, "stream", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			in := bedrockEncodeStream(t, path)
 			for _, includeUsage := range []bool{true, false} {
@@ -437,9 +376,9 @@ func TestBedrockStreamIgnoresInputAfterDone(t *testing.T) {
 // the official openai-go SDK, as a client would.
 func TestBedrockOutputReadsWithOpenAISDK(t *testing.T) {
 	t.Run("responses", func(t *testing.T) {
-		for _, path := range bedrockFixtures(t, "response") {
+		for _, path := range fixtures(t, bedrockTestdata, "response", ".json") {
 			var fx bedrockResponseFixture
-			readBedrockFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			body, _, err := bedrockTestTranslator.Response(fx.endpoint(), fx.Status, fx.body())
 			if err != nil {
 				t.Fatal(err)
@@ -474,11 +413,7 @@ func TestBedrockOutputReadsWithOpenAISDK(t *testing.T) {
 		}
 	})
 	t.Run("streams", func(t *testing.T) {
-		want := map[string]struct {
-			content, finish string
-			tools           []string // name(arguments)
-			errText         string
-		}{
+		want := map[string]sdkStream{
 			"text.json":                   {content: "Hello! How can I help \"you\" today?\n", finish: "stop"},
 			"tool_use.json":               {content: "Let me look that up.", finish: "tool_calls", tools: []string{`top_song({"sign": "WZPZ"})`, `get_time({})`}},
 			"thinking.json":               {content: "It is 4077.", finish: "stop"},
@@ -492,7 +427,7 @@ func TestBedrockOutputReadsWithOpenAISDK(t *testing.T) {
 			"no_metadata.json":            {content: "Hello", finish: "stop", errText: "ended before the message was complete"},
 			"error_message.json":          {errText: "An internal error occurred."},
 		}
-		for _, path := range bedrockFixtures(t, "stream") {
+		for _, path := range fixtures(t, bedrockTestdata, "stream", ".json") {
 			name := filepath.Base(path)
 			w, ok := want[name]
 			if !ok {
@@ -500,46 +435,9 @@ func TestBedrockOutputReadsWithOpenAISDK(t *testing.T) {
 				continue
 			}
 			out, _ := bedrockRunStream(bedrockTestTranslator, true, bedrockEncodeStream(t, path))
-			content, finish, tools, err := bedrockAccumulate(out)
-			if w.errText != "" {
-				if err == nil || !strings.Contains(err.Error(), w.errText) {
-					t.Errorf("%s: stream error %v, want one containing %q", name, err, w.errText)
-				}
-			} else if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-			got := struct {
-				Content, Finish string
-				Tools           []string
-			}{content, finish, tools}
-			wantGot := struct {
-				Content, Finish string
-				Tools           []string
-			}{w.content, w.finish, w.tools}
-			if diff := cmp.Diff(wantGot, got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", name, diff)
-			}
+			checkSDKStream(t, name, out, w)
 		}
 	})
-}
-
-// bedrockAccumulate reads an OpenAI event stream with openai-go's SSE decoder and
-// accumulator: the content, finish reason and tool calls a client ends up with.
-func bedrockAccumulate(sse []byte) (content, finish string, tools []string, err error) {
-	res := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(sse))}
-	stream := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(res), nil)
-	var acc openai.ChatCompletionAccumulator
-	for stream.Next() {
-		acc.AddChunk(stream.Current())
-	}
-	if len(acc.Choices) == 0 {
-		return "", "", nil, stream.Err()
-	}
-	msg := acc.Choices[0].Message
-	for _, tc := range msg.ToolCalls {
-		tools = append(tools, tc.Function.Name+"("+tc.Function.Arguments+")")
-	}
-	return msg.Content, acc.Choices[0].FinishReason, tools, stream.Err()
 }
 
 func TestBedrockRequestErrors(t *testing.T) {
@@ -893,7 +791,7 @@ func TestBedrockAgainstFake(t *testing.T) {
 			}
 			out = append(out, chunk...)
 		}
-		content, finish, tools, err := bedrockAccumulate(out)
+		content, finish, tools, err := sdkAccumulate(out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -988,7 +886,7 @@ func FuzzBedrockStreamEvents(f *testing.F) {
 	}
 	for _, p := range paths {
 		var fx bedrockStreamFixture
-		readBedrockFixture(f, p, &fx)
+		readFixture(f, p, &fx)
 		for _, fr := range fx.Frames {
 			if fr.Event != "" {
 				f.Add(fr.Event, []byte(fr.Payload))
@@ -1028,7 +926,7 @@ func FuzzBedrockStreamEvents(f *testing.F) {
 
 func BenchmarkBedrockRequest(b *testing.B) {
 	var fx bedrockRequestFixture
-	readBedrockFixture(b, filepath.Join(bedrockTestdata, "request", "tool_results.json"), &fx)
+	readFixture(b, filepath.Join(bedrockTestdata, "request", "tool_results.json"), &fx)
 	tg := fx.Target.target(b)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -1040,7 +938,7 @@ func BenchmarkBedrockRequest(b *testing.B) {
 
 func BenchmarkBedrockResponse(b *testing.B) {
 	var fx bedrockResponseFixture
-	readBedrockFixture(b, filepath.Join(bedrockTestdata, "response", "tool_use.json"), &fx)
+	readFixture(b, filepath.Join(bedrockTestdata, "response", "tool_use.json"), &fx)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := bedrockTestTranslator.Response(ChatCompletions, 200, fx.Bedrock); err != nil {

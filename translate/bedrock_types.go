@@ -237,23 +237,6 @@ type bedrockChatThinking struct {
 	Data      string `json:"data,omitempty"`
 }
 
-// bedrockChatCompletion is the chat.completion object a non-streaming request answers.
-type bedrockChatCompletion struct {
-	ID      string              `json:"id"`
-	Object  string              `json:"object"`
-	Created int64               `json:"created"`
-	Model   string              `json:"model"`
-	Choices []bedrockChatChoice `json:"choices"`
-	Usage   *bedrockChatUsage   `json:"usage,omitempty"`
-}
-
-type bedrockChatChoice struct {
-	Index        int                   `json:"index"`
-	Message      bedrockChatOutMessage `json:"message"`
-	Logprobs     *struct{}             `json:"logprobs"` // always null: Converse has none
-	FinishReason string                `json:"finish_reason"`
-}
-
 type bedrockChatOutMessage struct {
 	Role             string                `json:"role"`
 	Content          *string               `json:"content"`
@@ -261,15 +244,6 @@ type bedrockChatOutMessage struct {
 	ToolCalls        []bedrockChatToolCall `json:"tool_calls,omitempty"`
 	ReasoningContent string                `json:"reasoning_content,omitempty"`
 	ThinkingBlocks   []bedrockChatThinking `json:"thinking_blocks,omitempty"`
-}
-
-type bedrockChatUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
-	TotalTokens         int `json:"total_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
 }
 
 // bedrockTitanEmbedRequest is the InvokeModel body of the Amazon Titan text embedding

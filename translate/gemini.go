@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -329,54 +328,13 @@ next:
 	return hs
 }
 
-// gemMarshal encodes v without escaping <, > and & (Google's APIs do not need it).
-func gemMarshal(v any, sizeHint int) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, sizeHint+256))
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
-}
-
-// gemInvalid is a 400 about one request parameter.
-func gemInvalid(param, format string, args ...any) *APIError {
-	return &APIError{Status: 400, Type: "invalid_request_error", Param: param, Message: fmt.Sprintf(format, args...)}
-}
-
-// gemUnsupported is a 400 for an OpenAI parameter tollgate cannot send to Gemini.
-func gemUnsupported(param, why string) *APIError {
-	return &APIError{Status: 400, Type: "invalid_request_error", Param: param, Code: "unsupported_parameter",
-		Message: fmt.Sprintf("Unsupported parameter: '%s' %s", param, why)}
-}
-
-// gemDecode decodes one parameter, answering a 400 that names it when its type is wrong.
-// The name is built only when it is needed: names of message parts cost an allocation.
-func gemDecode(raw json.RawMessage, v any, param func() string) error {
-	if err := json.Unmarshal(raw, v); err != nil {
-		p := param()
-		return gemInvalid(p, "Invalid value for '%s': %v", p, err)
-	}
-	return nil
-}
-
-func gemName(s string) func() string { return func() string { return s } }
-
-func gemIsNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
-
 // geminiChatRequest decodes an OpenAI chat completion request and encodes the
 // generateContent body for model; stream says which method serves it. Every client
 // mistake is a 400 *APIError naming its parameter.
 func geminiChatRequest(body []byte, model string) ([]byte, bool, error) {
 	var in gemChatRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, false, gemDecodeError(body, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, false, gemInvalid("", "The request body has data after its JSON object")
+	if err := decodeChatRequest(body, &in, gemKnownParams); err != nil {
+		return nil, false, err
 	}
 	if err := geminiRefuse(&in); err != nil {
 		return nil, false, err
@@ -396,13 +354,13 @@ func geminiChatRequest(body []byte, model string) ([]byte, bool, error) {
 	if req.GenerationConfig, err = geminiGeneration(&in, model); err != nil {
 		return nil, false, err
 	}
-	if !gemIsNull(in.SafetySettings) {
+	if !isNull(in.SafetySettings) {
 		if in.SafetySettings[0] != '[' {
-			return nil, false, gemInvalid("safety_settings", "Invalid value for 'safety_settings': expected an array of Gemini safety settings")
+			return nil, false, invalidParam("safety_settings", "Invalid value for 'safety_settings': expected an array of Gemini safety settings")
 		}
 		req.SafetySettings = in.SafetySettings
 	}
-	out, err := gemMarshal(req, len(body))
+	out, err := marshalJSON(req, len(body))
 	if err != nil {
 		// Only the client's own JSON (schemas, arguments, safety settings) is copied in
 		// raw, and it was decoded once already, so this is an internal fault.
@@ -411,99 +369,40 @@ func geminiChatRequest(body []byte, model string) ([]byte, bool, error) {
 	return out, in.Stream, nil
 }
 
+// gemKnownParams are the request members gemChatRequest declares.
+var gemKnownParams = knownParams[gemChatRequest]()
+
 // geminiRefuse answers the OpenAI parameters tollgate cannot send to Gemini, in a fixed
 // order so a request with several always gets the same answer.
 func geminiRefuse(in *gemChatRequest) error {
 	switch {
 	case in.Logprobs:
-		return gemUnsupported("logprobs", "is not translated for Gemini deployments")
-	case !gemIsNull(in.TopLogprobs):
-		return gemUnsupported("top_logprobs", "is not translated for Gemini deployments")
-	case !gemIsNull(in.LogitBias) && string(in.LogitBias) != "{}":
-		return gemUnsupported("logit_bias", "is not supported by Gemini")
-	case !gemIsNull(in.Audio):
-		return gemUnsupported("audio", "is not supported for Gemini deployments")
-	case !gemIsNull(in.Prediction):
-		return gemUnsupported("prediction", "is not supported by Gemini")
-	case !gemIsNull(in.WebSearchOptions):
-		return gemUnsupported("web_search_options", "is not supported for Gemini deployments")
-	case !gemIsNull(in.Verbosity):
-		return gemUnsupported("verbosity", "is not supported by Gemini")
-	case !gemIsNull(in.Functions):
-		return gemUnsupported("functions", "is deprecated; use 'tools' and 'tool_choice'")
-	case !gemIsNull(in.FunctionCall):
-		return gemUnsupported("function_call", "is deprecated; use 'tools' and 'tool_choice'")
+		return unsupportedParam("logprobs", "is not translated for Gemini deployments")
+	case !isNull(in.TopLogprobs):
+		return unsupportedParam("top_logprobs", "is not translated for Gemini deployments")
+	case !isNull(in.LogitBias) && string(in.LogitBias) != "{}":
+		return unsupportedParam("logit_bias", "is not supported by Gemini")
+	case !isNull(in.Audio):
+		return unsupportedParam("audio", "is not supported for Gemini deployments")
+	case !isNull(in.Prediction):
+		return unsupportedParam("prediction", "is not supported by Gemini")
+	case !isNull(in.WebSearchOptions):
+		return unsupportedParam("web_search_options", "is not supported for Gemini deployments")
+	case !isNull(in.Verbosity):
+		return unsupportedParam("verbosity", "is not supported by Gemini")
+	case !isNull(in.Functions):
+		return unsupportedParam("functions", "is deprecated; use 'tools' and 'tool_choice'")
+	case !isNull(in.FunctionCall):
+		return unsupportedParam("function_call", "is deprecated; use 'tools' and 'tool_choice'")
 	case in.ParallelToolCalls != nil && !*in.ParallelToolCalls && len(in.Tools) > 0:
-		return gemUnsupported("parallel_tool_calls", "cannot be false: Gemini decides how many functions to call in a turn")
+		return unsupportedParam("parallel_tool_calls", "cannot be false: Gemini decides how many functions to call in a turn")
 	}
 	for _, m := range in.Modalities {
 		if m != "text" {
-			return gemUnsupported("modalities", "may only be [\"text\"] for Gemini deployments")
+			return unsupportedParam("modalities", "may only be [\"text\"] for Gemini deployments")
 		}
 	}
 	return nil
-}
-
-// gemDecodeError turns a decoding failure into a 400 that names the parameter at fault.
-func gemDecodeError(body []byte, err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return gemInvalid(typeErr.Field, "Invalid type for '%s': expected %s, got %s",
-			typeErr.Field, gemKindName(typeErr.Type), typeErr.Value)
-	case errors.As(err, &typeErr):
-		return gemInvalid("", "The request body must be a JSON object")
-	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return gemInvalid("", "The request body is not valid JSON: %v", err)
-	}
-	// DisallowUnknownFields: find the unknown name by reading the members again (this
-	// path only runs for a request that is refused anyway).
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) == nil {
-		names := make([]string, 0, len(fields))
-		for k := range fields {
-			if !gemKnownParams[k] {
-				names = append(names, k)
-			}
-		}
-		if len(names) > 0 {
-			sort.Strings(names)
-			return gemInvalid(names[0], "Unrecognized request argument supplied: %s", names[0])
-		}
-	}
-	return gemInvalid("", "Invalid request body: %v", err)
-}
-
-// gemKnownParams are the request members gemChatRequest declares.
-var gemKnownParams = func() map[string]bool {
-	known := map[string]bool{}
-	t := reflect.TypeFor[gemChatRequest]()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		known[name] = true
-	}
-	return known
-}()
-
-// gemKindName describes a Go type as the JSON a client should have sent.
-func gemKindName(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int64:
-		return "an integer"
-	case reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Slice:
-		return "an array"
-	}
-	return "an object"
 }
 
 // geminiContents splits OpenAI messages into the system instruction and the
@@ -511,7 +410,7 @@ func gemKindName(t reflect.Type) string {
 // turns), so user and model turns alternate.
 func geminiContents(in []gemChatMessage, gemini3 bool) (*geminiContent, []geminiContent, error) {
 	if len(in) == 0 {
-		return nil, nil, gemInvalid("messages", "'messages' must contain at least one message")
+		return nil, nil, invalidParam("messages", "'messages' must contain at least one message")
 	}
 	var system []geminiPart
 	out := make([]geminiContent, 0, len(in))
@@ -534,7 +433,7 @@ func geminiContents(in []gemChatMessage, gemini3 bool) (*geminiContent, []gemini
 		case "user":
 			role = "user"
 			if parts, err = geminiParts(m.Content, i, gemUserParts); err == nil && len(parts) == 0 {
-				err = gemInvalid(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
+				err = invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
 			}
 		case "assistant":
 			role = "model"
@@ -543,9 +442,9 @@ func geminiContents(in []gemChatMessage, gemini3 bool) (*geminiContent, []gemini
 			role = "user"
 			parts, err = geminiToolResult(m, i, calls)
 		case "function":
-			err = gemUnsupported(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
+			err = unsupportedParam(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
 		default:
-			err = gemInvalid(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
+			err = invalidParam(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -560,7 +459,7 @@ func geminiContents(in []gemChatMessage, gemini3 bool) (*geminiContent, []gemini
 		out = append(out, geminiContent{Role: role, Parts: parts})
 	}
 	if len(out) == 0 {
-		return nil, nil, gemInvalid("messages", "'messages' must contain a user message besides system messages")
+		return nil, nil, invalidParam("messages", "'messages' must contain a user message besides system messages")
 	}
 	var sys *geminiContent
 	if len(system) > 0 {
@@ -579,19 +478,19 @@ const (
 // geminiParts converts a message's "content" (a string, an array of parts, or null) into
 // parts. Empty text is dropped: a part must carry data.
 func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error) {
-	if gemIsNull(raw) {
+	if isNull(raw) {
 		return nil, nil
 	}
 	param := func() string { return fmt.Sprintf("messages[%d].content", msg) }
 	if raw[0] == '"' {
 		var s string
-		if err := gemDecode(raw, &s, param); err != nil || s == "" {
+		if err := decodeParamAt(raw, &s, param); err != nil || s == "" {
 			return nil, err
 		}
 		return []geminiPart{{Text: s}}, nil
 	}
 	var parts []gemChatPart
-	if err := gemDecode(raw, &parts, param); err != nil {
+	if err := decodeParamAt(raw, &parts, param); err != nil {
 		return nil, err
 	}
 	out := make([]geminiPart, 0, len(parts))
@@ -606,7 +505,7 @@ func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error
 				text = part.Refusal // an earlier refusal, replayed as what was said
 			}
 			if text == nil {
-				return nil, gemInvalid(pp(), "%s: a %s part needs '%s'", pp(), part.Type, part.Type)
+				return nil, invalidParam(pp(), "%s: a %s part needs '%s'", pp(), part.Type, part.Type)
 			}
 			if *text == "" {
 				continue
@@ -620,12 +519,12 @@ func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error
 		case part.Type == "input_audio" && allowed == gemUserParts:
 			a := part.InputAudio
 			if a == nil || a.Data == "" {
-				return nil, gemInvalid(pp()+".input_audio", "%s.input_audio needs 'data' and 'format'", pp())
+				return nil, invalidParam(pp()+".input_audio", "%s.input_audio needs 'data' and 'format'", pp())
 			}
 			switch a.Format {
 			case "wav", "mp3", "aiff", "aac", "ogg", "flac":
 			default:
-				return nil, gemInvalid(pp()+".input_audio.format", "%s.input_audio.format must be wav, mp3, aiff, aac, ogg or flac", pp())
+				return nil, invalidParam(pp()+".input_audio.format", "%s.input_audio.format must be wav, mp3, aiff, aac, ogg or flac", pp())
 			}
 			p.InlineData = &geminiBlob{MimeType: "audio/" + a.Format, Data: a.Data}
 		case part.Type == "file" && allowed == gemUserParts:
@@ -634,7 +533,7 @@ func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error
 				return nil, err
 			}
 		default:
-			return nil, gemInvalid(pp(), "%s: content part type %q is not allowed here", pp(), part.Type)
+			return nil, invalidParam(pp(), "%s: content part type %q is not allowed here", pp(), part.Type)
 		}
 		out = append(out, p)
 	}
@@ -647,19 +546,19 @@ func geminiImage(raw json.RawMessage, part func() string) (geminiPart, error) {
 	param := func() string { return part() + ".image_url" }
 	var u string
 	if len(raw) > 0 && raw[0] == '"' {
-		if err := gemDecode(raw, &u, param); err != nil {
+		if err := decodeParamAt(raw, &u, param); err != nil {
 			return geminiPart{}, err
 		}
 	} else {
 		var obj struct {
 			URL string `json:"url"`
 		}
-		if err := gemDecode(raw, &obj, param); err != nil {
+		if err := decodeParamAt(raw, &obj, param); err != nil {
 			return geminiPart{}, err
 		}
 		u = obj.URL
 	}
-	if media, data, ok := gemDataURL(u); ok {
+	if media, data, ok := parseDataURL(u); ok {
 		return geminiPart{InlineData: &geminiBlob{MimeType: media, Data: data}}, nil
 	}
 	return geminiFileURL(u, "", param()+".url")
@@ -672,18 +571,18 @@ func geminiFile(part *gemChatPart, pp func() string) (geminiPart, error) {
 	f := part.File
 	switch {
 	case f == nil:
-		return geminiPart{}, gemInvalid(pp()+".file", "%s.file is required for a file part", pp())
+		return geminiPart{}, invalidParam(pp()+".file", "%s.file is required for a file part", pp())
 	case f.FileData != "":
-		media, data, ok := gemDataURL(f.FileData)
+		media, data, ok := parseDataURL(f.FileData)
 		if !ok {
 			p := pp() + ".file.file_data"
-			return geminiPart{}, gemInvalid(p, "%s must be a base64 data URL", p)
+			return geminiPart{}, invalidParam(p, "%s must be a base64 data URL", p)
 		}
 		return geminiPart{InlineData: &geminiBlob{MimeType: media, Data: data}}, nil
 	case strings.Contains(f.FileID, "://"):
 		return geminiFileURL(f.FileID, f.Format, pp()+".file.file_id")
 	}
-	return geminiPart{}, gemUnsupported(pp()+".file", "needs 'file_data', or a URL in 'file_id': OpenAI file IDs cannot be sent to Gemini")
+	return geminiPart{}, unsupportedParam(pp()+".file", "needs 'file_data', or a URL in 'file_id': OpenAI file IDs cannot be sent to Gemini")
 }
 
 // geminiMediaTypes are the media types of file extensions Gemini reads
@@ -706,37 +605,22 @@ var geminiMediaTypes = map[string]string{
 func geminiFileURL(u, media, param string) (geminiPart, error) {
 	parsed, err := url.Parse(u)
 	if err != nil || parsed.Host == "" || (parsed.Scheme != "https" && parsed.Scheme != "http" && parsed.Scheme != "gs") {
-		return geminiPart{}, gemInvalid(param, "%s must be an http(s) or gs:// URL, or a base64 data URL", param)
+		return geminiPart{}, invalidParam(param, "%s must be an http(s) or gs:// URL, or a base64 data URL", param)
 	}
 	if media == "" {
 		media = geminiMediaTypes[strings.ToLower(path.Ext(parsed.Path))]
 	}
 	if media == "" {
-		return geminiPart{}, gemInvalid(param, "%s: the media type of %q cannot be told from its extension; send the file as a base64 data URL", param, u)
+		return geminiPart{}, invalidParam(param, "%s: the media type of %q cannot be told from its extension; send the file as a base64 data URL", param, u)
 	}
 	return geminiPart{FileData: &geminiFileData{MimeType: media, FileURI: u}}, nil
-}
-
-// gemDataURL splits a base64 data URL ("data:image/png;base64,....") into its media type
-// and payload.
-func gemDataURL(u string) (media, data string, ok bool) {
-	rest, ok := strings.CutPrefix(u, "data:")
-	if !ok {
-		return "", "", false
-	}
-	header, data, ok := strings.Cut(rest, ",")
-	if !ok || !strings.HasSuffix(header, ";base64") {
-		return "", "", false
-	}
-	media, _, _ = strings.Cut(header, ";")
-	return media, data, media != ""
 }
 
 // geminiAssistant converts an assistant message: its text, then one functionCall part per
 // tool call, each with the thought signature its ID carries.
 func geminiAssistant(m *gemChatMessage, i int, calls map[string]string, gemini3 bool) ([]geminiPart, error) {
-	if !gemIsNull(m.FunctionCall) {
-		return nil, gemUnsupported(fmt.Sprintf("messages[%d].function_call", i), "is deprecated; use 'tool_calls'")
+	if !isNull(m.FunctionCall) {
+		return nil, unsupportedParam(fmt.Sprintf("messages[%d].function_call", i), "is deprecated; use 'tool_calls'")
 	}
 	parts, err := geminiParts(m.Content, i, gemAssistantParts)
 	if err != nil {
@@ -746,16 +630,16 @@ func geminiAssistant(m *gemChatMessage, i int, calls map[string]string, gemini3 
 		tc := &m.ToolCalls[j]
 		p := func() string { return fmt.Sprintf("messages[%d].tool_calls[%d]", i, j) }
 		if tc.Type != "" && tc.Type != "function" {
-			return nil, gemUnsupported(p()+".type", fmt.Sprintf("%q: only function tool calls can be sent to Gemini", tc.Type))
+			return nil, unsupportedParam(p()+".type", fmt.Sprintf("%q: only function tool calls can be sent to Gemini", tc.Type))
 		}
 		if tc.ID == "" || tc.Function.Name == "" {
-			return nil, gemInvalid(p(), "%s needs an 'id' and a 'function.name'", p())
+			return nil, invalidParam(p(), "%s needs an 'id' and a 'function.name'", p())
 		}
 		args := json.RawMessage(tc.Function.Arguments)
 		if trimmed := bytes.TrimSpace(args); len(trimmed) == 0 {
 			args = json.RawMessage("{}")
 		} else if trimmed[0] != '{' || !json.Valid(trimmed) {
-			return nil, gemInvalid(p()+".function.arguments", "%s.function.arguments must be a JSON object: Gemini function arguments are an object", p())
+			return nil, invalidParam(p()+".function.arguments", "%s.function.arguments must be a JSON object: Gemini function arguments are an object", p())
 		}
 		_, sig, _ := strings.Cut(tc.ID, geminiThoughtSeparator)
 		if sig == "" && tc.ExtraContent != nil {
@@ -780,12 +664,12 @@ func geminiAssistant(m *gemChatMessage, i int, calls map[string]string, gemini3 
 func geminiToolResult(m *gemChatMessage, i int, calls map[string]string) ([]geminiPart, error) {
 	if m.ToolCallID == "" {
 		p := fmt.Sprintf("messages[%d].tool_call_id", i)
-		return nil, gemInvalid(p, "%s is required for a tool message", p)
+		return nil, invalidParam(p, "%s is required for a tool message", p)
 	}
 	name, ok := calls[m.ToolCallID]
 	if !ok {
 		p := fmt.Sprintf("messages[%d].tool_call_id", i)
-		return nil, gemInvalid(p, "%s %q answers no tool call of an earlier assistant message", p, m.ToolCallID)
+		return nil, invalidParam(p, "%s %q answers no tool call of an earlier assistant message", p, m.ToolCallID)
 	}
 	parts, err := geminiParts(m.Content, i, gemTextOnly)
 	if err != nil {
@@ -803,7 +687,7 @@ func geminiToolResult(m *gemChatMessage, i int, calls map[string]string) ([]gemi
 	}
 	response := json.RawMessage(strings.TrimSpace(text))
 	if len(response) == 0 || response[0] != '{' || !json.Valid(response) {
-		wrapped, err := gemMarshal(struct {
+		wrapped, err := marshalJSON(struct {
 			Content string `json:"content"`
 		}{text}, len(text))
 		if err != nil {
@@ -825,14 +709,14 @@ func geminiTools(in []gemChatTool) ([]geminiTool, []string, error) {
 	for i := range in {
 		t := &in[i]
 		if t.Type != "function" {
-			return nil, nil, gemUnsupported(fmt.Sprintf("tools[%d].type", i), fmt.Sprintf("%q: only function tools can be sent to Gemini", t.Type))
+			return nil, nil, unsupportedParam(fmt.Sprintf("tools[%d].type", i), fmt.Sprintf("%q: only function tools can be sent to Gemini", t.Type))
 		}
 		if t.Function == nil || t.Function.Name == "" {
 			p := fmt.Sprintf("tools[%d].function.name", i)
-			return nil, nil, gemInvalid(p, "%s is required", p)
+			return nil, nil, invalidParam(p, "%s is required", p)
 		}
 		d := geminiFunctionDeclaration{Name: t.Function.Name, Description: t.Function.Description}
-		if !gemIsNull(t.Function.Parameters) {
+		if !isNull(t.Function.Parameters) {
 			conv := geminiSchemaConverter{param: fmt.Sprintf("tools[%d].function.parameters", i)}
 			schema, props, err := conv.root(t.Function.Parameters)
 			if err != nil {
@@ -853,18 +737,18 @@ func geminiTools(in []gemChatTool) ([]geminiTool, []string, error) {
 // geminiToolChoice maps tool_choice to a function calling mode: auto is AUTO, none is
 // NONE, required is ANY, and a named function is ANY restricted to that function.
 func geminiToolChoice(raw json.RawMessage, names []string) (*geminiToolConfig, error) {
-	if gemIsNull(raw) {
+	if isNull(raw) {
 		return nil, nil
 	}
 	if len(names) == 0 {
-		return nil, gemInvalid("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
+		return nil, invalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
 	}
 	mode := func(m string, allowed ...string) *geminiToolConfig {
 		return &geminiToolConfig{FunctionCallingConfig: geminiFunctionCallingConfig{Mode: m, AllowedFunctionNames: allowed}}
 	}
 	if raw[0] == '"' {
 		var s string
-		if err := gemDecode(raw, &s, gemName("tool_choice")); err != nil {
+		if err := decodeParamAt(raw, &s, paramName("tool_choice")); err != nil {
 			return nil, err
 		}
 		switch s {
@@ -875,7 +759,7 @@ func geminiToolChoice(raw json.RawMessage, names []string) (*geminiToolConfig, e
 		case "required":
 			return mode("ANY"), nil
 		}
-		return nil, gemInvalid("tool_choice", "Invalid value for 'tool_choice': %q", s)
+		return nil, invalidParam("tool_choice", "Invalid value for 'tool_choice': %q", s)
 	}
 	var obj struct {
 		Type     string `json:"type"`
@@ -883,18 +767,18 @@ func geminiToolChoice(raw json.RawMessage, names []string) (*geminiToolConfig, e
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if err := gemDecode(raw, &obj, gemName("tool_choice")); err != nil {
+	if err := decodeParamAt(raw, &obj, paramName("tool_choice")); err != nil {
 		return nil, err
 	}
 	if obj.Type != "function" {
-		return nil, gemUnsupported("tool_choice", fmt.Sprintf("of type %q cannot be sent to Gemini", obj.Type))
+		return nil, unsupportedParam("tool_choice", fmt.Sprintf("of type %q cannot be sent to Gemini", obj.Type))
 	}
 	for _, n := range names {
 		if n == obj.Function.Name {
 			return mode("ANY", n), nil
 		}
 	}
-	return nil, gemInvalid("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
+	return nil, invalidParam("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
 }
 
 // geminiGeneration builds generationConfig from the sampling, length, stop, format and
@@ -914,30 +798,24 @@ func geminiGeneration(in *gemChatRequest, model string) (*geminiGenerationConfig
 	}
 	if maxTokens != nil {
 		if *maxTokens < 1 {
-			return nil, gemInvalid("max_tokens", "max_tokens must be at least 1, got %d", *maxTokens)
+			return nil, invalidParam("max_tokens", "max_tokens must be at least 1, got %d", *maxTokens)
 		}
 		gc.MaxOutputTokens = maxTokens
 	}
 	if in.N != nil {
 		if *in.N < 1 {
-			return nil, gemInvalid("n", "n must be at least 1, got %d", *in.N)
+			return nil, invalidParam("n", "n must be at least 1, got %d", *in.N)
 		}
 		if *in.N > 1 {
 			gc.CandidateCount = in.N
 		}
 	}
-	if !gemIsNull(in.Stop) {
-		if in.Stop[0] == '"' {
-			var s string
-			if err := gemDecode(in.Stop, &s, gemName("stop")); err != nil {
-				return nil, err
-			}
-			if s != "" {
-				gc.StopSequences = []string{s}
-			}
-		} else if err := gemDecode(in.Stop, &gc.StopSequences, gemName("stop")); err != nil {
+	if !isNull(in.Stop) {
+		stop, err := parseStop(in.Stop)
+		if err != nil {
 			return nil, err
 		}
+		gc.StopSequences = stop
 	}
 	if err := geminiResponseFormat(gc, in.ResponseFormat); err != nil {
 		return nil, err
@@ -955,7 +833,7 @@ func geminiGeneration(in *gemChatRequest, model string) (*geminiGenerationConfig
 // geminiResponseFormat maps response_format to JSON output: json_object is
 // responseMimeType application/json, and json_schema adds its schema as responseSchema.
 func geminiResponseFormat(gc *geminiGenerationConfig, raw json.RawMessage) error {
-	if gemIsNull(raw) {
+	if isNull(raw) {
 		return nil
 	}
 	var rf struct {
@@ -964,7 +842,7 @@ func geminiResponseFormat(gc *geminiGenerationConfig, raw json.RawMessage) error
 			Schema json.RawMessage `json:"schema"`
 		} `json:"json_schema"`
 	}
-	if err := gemDecode(raw, &rf, gemName("response_format")); err != nil {
+	if err := decodeParamAt(raw, &rf, paramName("response_format")); err != nil {
 		return err
 	}
 	switch rf.Type {
@@ -973,9 +851,9 @@ func geminiResponseFormat(gc *geminiGenerationConfig, raw json.RawMessage) error
 	case "json_object":
 	case "json_schema":
 		if rf.JSONSchema == nil {
-			return gemInvalid("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
+			return invalidParam("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
 		}
-		if !gemIsNull(rf.JSONSchema.Schema) {
+		if !isNull(rf.JSONSchema.Schema) {
 			conv := geminiSchemaConverter{param: "response_format.json_schema.schema", ordering: true}
 			schema, _, err := conv.root(rf.JSONSchema.Schema)
 			if err != nil {
@@ -984,7 +862,7 @@ func geminiResponseFormat(gc *geminiGenerationConfig, raw json.RawMessage) error
 			gc.ResponseSchema = schema
 		}
 	default:
-		return gemInvalid("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
+		return invalidParam("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
 	}
 	gc.ResponseMimeType = "application/json"
 	return nil
@@ -993,15 +871,15 @@ func geminiResponseFormat(gc *geminiGenerationConfig, raw json.RawMessage) error
 // geminiThinking maps reasoning_effort, or LiteLLM's Anthropic-style "thinking", to a
 // thinkingConfig that also asks for the thoughts, which become reasoning_content.
 func geminiThinking(in *gemChatRequest, model string) (*geminiThinkingConfig, error) {
-	if in.ReasoningEffort != "" && !gemIsNull(in.Thinking) {
-		return nil, gemInvalid("reasoning_effort", "Set either 'reasoning_effort' or 'thinking', not both")
+	if in.ReasoningEffort != "" && !isNull(in.Thinking) {
+		return nil, invalidParam("reasoning_effort", "Set either 'reasoning_effort' or 'thinking', not both")
 	}
-	if !gemIsNull(in.Thinking) {
+	if !isNull(in.Thinking) {
 		var th struct {
 			Type         string `json:"type"`
 			BudgetTokens *int   `json:"budget_tokens"`
 		}
-		if err := gemDecode(in.Thinking, &th, gemName("thinking")); err != nil {
+		if err := decodeParamAt(in.Thinking, &th, paramName("thinking")); err != nil {
 			return nil, err
 		}
 		switch {
@@ -1011,7 +889,7 @@ func geminiThinking(in *gemChatRequest, model string) (*geminiThinkingConfig, er
 		case th.Type == "enabled" && th.BudgetTokens != nil:
 			return &geminiThinkingConfig{IncludeThoughts: true, ThinkingBudget: th.BudgetTokens}, nil
 		}
-		return nil, gemInvalid("thinking", "Invalid value for 'thinking': use {\"type\": \"enabled\", \"budget_tokens\": N} or {\"type\": \"disabled\"}")
+		return nil, invalidParam("thinking", "Invalid value for 'thinking': use {\"type\": \"enabled\", \"budget_tokens\": N} or {\"type\": \"disabled\"}")
 	}
 	effort := in.ReasoningEffort
 	if effort == "" {
@@ -1031,7 +909,7 @@ func geminiThinking(in *gemChatRequest, model string) (*geminiThinkingConfig, er
 	} else if budget, ok := geminiThinkingBudgets[effort]; ok {
 		return &geminiThinkingConfig{IncludeThoughts: true, ThinkingBudget: &budget}, nil
 	}
-	return nil, gemInvalid("reasoning_effort", "Invalid value for 'reasoning_effort': %q (use none, minimal, low, medium or high)", effort)
+	return nil, invalidParam("reasoning_effort", "Invalid value for 'reasoning_effort': %q (use none, minimal, low, medium or high)", effort)
 }
 
 // Response translates a whole generateContent, batchEmbedContents or predict response
@@ -1048,12 +926,12 @@ func (g geminiTranslator) Response(ep Endpoint, status int, body []byte) ([]byte
 		return nil, Usage{}, &APIError{Status: 502, Type: "api_error", Code: "bad_upstream_response",
 			Message: g.name() + " returned a response that is not a GenerateContentResponse"}
 	}
-	out := gemChatCompletion{
+	out := chatCompletion[gemChatOutMessage, gemChatUsage]{
 		ID:      r.ResponseID,
 		Object:  "chat.completion",
 		Created: g.created(),
 		Model:   r.ModelVersion,
-		Choices: make([]gemChatChoice, 0, max(1, len(r.Candidates))),
+		Choices: make([]chatChoice[gemChatOutMessage], 0, max(1, len(r.Candidates))),
 	}
 	if out.ID == "" {
 		out.ID = "chatcmpl-" + g.uniqueID()
@@ -1068,7 +946,7 @@ func (g geminiTranslator) Response(ep Endpoint, status int, body []byte) ([]byte
 	if len(out.Choices) == 0 {
 		// The prompt itself was blocked (promptFeedback.blockReason): no candidates.
 		empty := ""
-		out.Choices = append(out.Choices, gemChatChoice{
+		out.Choices = append(out.Choices, chatChoice[gemChatOutMessage]{
 			Message:      gemChatOutMessage{Role: "assistant", Content: &empty},
 			FinishReason: "content_filter",
 		})
@@ -1077,7 +955,7 @@ func (g geminiTranslator) Response(ep Endpoint, status int, body []byte) ([]byte
 	if u.Known {
 		out.Usage = gemChatUsageOf(u)
 	}
-	b, err := gemMarshal(out, len(body))
+	b, err := marshalJSON(out, len(body))
 	if err != nil {
 		return nil, Usage{}, fmt.Errorf("encode chat completion: %w", err)
 	}
@@ -1086,8 +964,8 @@ func (g geminiTranslator) Response(ep Endpoint, status int, body []byte) ([]byte
 
 // choice converts one candidate: text parts joined into content, thought parts into
 // reasoning_content, function calls into tool calls.
-func (g geminiTranslator) choice(c *geminiCandidate) (gemChatChoice, error) {
-	ch := gemChatChoice{Index: c.Index, Message: gemChatOutMessage{Role: "assistant"}}
+func (g geminiTranslator) choice(c *geminiCandidate) (chatChoice[gemChatOutMessage], error) {
+	ch := chatChoice[gemChatOutMessage]{Index: c.Index, Message: gemChatOutMessage{Role: "assistant"}}
 	var text, reasoning strings.Builder
 	if c.Content != nil {
 		for i := range c.Content.Parts {
@@ -1121,7 +999,7 @@ func (g geminiTranslator) choice(c *geminiCandidate) (gemChatChoice, error) {
 // geminiArgs is a function call's args as OpenAI's arguments string: compact JSON, "{}"
 // for a call without arguments.
 func geminiArgs(args json.RawMessage) (string, error) {
-	if gemIsNull(args) {
+	if isNull(args) {
 		return "{}", nil
 	}
 	var buf bytes.Buffer
@@ -1167,12 +1045,8 @@ func geminiUsageOf(m *geminiUsageMetadata) Usage {
 }
 
 func gemChatUsageOf(u Usage) *gemChatUsage {
-	cu := &gemChatUsage{
-		PromptTokens:     u.PromptTokens,
-		CompletionTokens: u.CompletionTokens,
-		TotalTokens:      u.PromptTokens + u.CompletionTokens,
-	}
-	cu.PromptTokensDetails.CachedTokens = u.CachedTokens
+	cu := &gemChatUsage{}
+	cu.set(u)
 	cu.CompletionTokensDetails.ReasoningTokens = u.ReasoningTokens
 	return cu
 }
@@ -1297,34 +1171,34 @@ func geminiEmbedInputs(body []byte) (*gemChatEmbedRequest, []string, error) {
 	if err := dec.Decode(&req); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return nil, nil, gemInvalid(typeErr.Field, "Invalid type for '%s': expected %s, got %s",
-				typeErr.Field, gemKindName(typeErr.Type), typeErr.Value)
+			return nil, nil, invalidParam(typeErr.Field, "Invalid type for '%s': expected %s, got %s",
+				typeErr.Field, jsonKindName(typeErr.Type), typeErr.Value)
 		}
-		return nil, nil, gemInvalid("", "The request body is not a valid embeddings request: %v", err)
+		return nil, nil, invalidParam("", "The request body is not a valid embeddings request: %v", err)
 	}
 	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
-		return nil, nil, gemInvalid("encoding_format", "Invalid value for 'encoding_format': %q (use float or base64)", req.EncodingFormat)
+		return nil, nil, invalidParam("encoding_format", "Invalid value for 'encoding_format': %q (use float or base64)", req.EncodingFormat)
 	}
 	if req.Dimensions != nil && *req.Dimensions < 1 {
-		return nil, nil, gemInvalid("dimensions", "dimensions must be at least 1, got %d", *req.Dimensions)
+		return nil, nil, invalidParam("dimensions", "dimensions must be at least 1, got %d", *req.Dimensions)
 	}
 	var inputs []string
 	var one string
 	switch {
-	case gemIsNull(req.Input):
-		return nil, nil, gemInvalid("input", "'input' is required")
+	case isNull(req.Input):
+		return nil, nil, invalidParam("input", "'input' is required")
 	case json.Unmarshal(req.Input, &one) == nil:
 		inputs = []string{one}
 	case json.Unmarshal(req.Input, &inputs) != nil:
-		return nil, nil, gemUnsupported("input", "must be a string or an array of strings: token arrays cannot be sent to Gemini")
+		return nil, nil, unsupportedParam("input", "must be a string or an array of strings: token arrays cannot be sent to Gemini")
 	}
 	if len(inputs) == 0 {
-		return nil, nil, gemInvalid("input", "'input' must not be empty")
+		return nil, nil, invalidParam("input", "'input' must not be empty")
 	}
 	for i, s := range inputs {
 		if s == "" {
 			p := fmt.Sprintf("input[%d]", i)
-			return nil, nil, gemInvalid(p, "%s must not be empty", p)
+			return nil, nil, invalidParam(p, "%s must not be empty", p)
 		}
 	}
 	return &req, inputs, nil
@@ -1347,7 +1221,7 @@ func geminiEmbedRequest(body []byte, model string) ([]byte, error) {
 			OutputDimensionality: req.Dimensions,
 		}
 	}
-	b, err := gemMarshal(out, len(body))
+	b, err := marshalJSON(out, len(body))
 	if err != nil {
 		return nil, fmt.Errorf("encode embeddings request: %w", err)
 	}
@@ -1368,7 +1242,7 @@ func vertexEmbedRequest(body []byte) ([]byte, error) {
 	if req.Dimensions != nil {
 		out.Parameters = &vertexEmbedParams{OutputDimensionality: req.Dimensions}
 	}
-	b, err := gemMarshal(out, len(body))
+	b, err := marshalJSON(out, len(body))
 	if err != nil {
 		return nil, fmt.Errorf("encode embeddings request: %w", err)
 	}
@@ -1394,7 +1268,7 @@ func (g geminiTranslator) embedResponse(body []byte) ([]byte, Usage, error) {
 		}
 		list.Data = make([]gemChatEmbedding, len(r.Predictions))
 		for i, p := range r.Predictions {
-			if gemIsNull(p.Embeddings.Values) {
+			if isNull(p.Embeddings.Values) {
 				return nil, Usage{}, bad
 			}
 			list.Data[i] = gemChatEmbedding{Object: "embedding", Index: i, Embedding: p.Embeddings.Values}
@@ -1409,14 +1283,14 @@ func (g geminiTranslator) embedResponse(body []byte) ([]byte, Usage, error) {
 		}
 		list.Data = make([]gemChatEmbedding, len(r.Embeddings))
 		for i, e := range r.Embeddings {
-			if gemIsNull(e.Values) {
+			if isNull(e.Values) {
 				return nil, Usage{}, bad
 			}
 			list.Data[i] = gemChatEmbedding{Object: "embedding", Index: i, Embedding: e.Values}
 		}
 	}
 	list.Usage.PromptTokens, list.Usage.TotalTokens = usage.PromptTokens, usage.PromptTokens
-	out, err := gemMarshal(list, len(body))
+	out, err := marshalJSON(list, len(body))
 	if err != nil {
 		return nil, Usage{}, bad // a vector that is not JSON
 	}

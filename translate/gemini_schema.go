@@ -86,7 +86,7 @@ func (c *geminiSchemaConverter) root(raw json.RawMessage) (schema json.RawMessag
 }
 
 func (c *geminiSchemaConverter) invalid(why string) error {
-	return gemInvalid(c.param, "Invalid schema in '%s': %s", c.param, why)
+	return invalidParam(c.param, "Invalid schema in '%s': %s", c.param, why)
 }
 
 // convert converts one schema object's members.

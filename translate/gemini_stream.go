@@ -174,9 +174,9 @@ func (s *geminiStream) dispatch(out []byte, atEnd bool) []byte {
 					if p.Thought {
 						field = `{"reasoning_content":`
 					}
-					out = append(s.open(out, c.Index), field...)
+					out = append(openChunk(out, s.head, c.Index), field...)
 					out = append(out, p.Text...)
-					out = s.close(append(out, '}'), "")
+					out = closeChunk(append(out, '}'), "")
 				}
 			}
 			if s.done {
@@ -185,14 +185,14 @@ func (s *geminiStream) dispatch(out []byte, atEnd bool) []byte {
 		}
 		if c.FinishReason != "" {
 			st.finished = true
-			out = s.chunk(out, c.Index, `{}`, geminiFinishReason(c.FinishReason, st.tools > 0))
+			out = appendChunk(out, s.head, c.Index, `{}`, geminiFinishReason(c.FinishReason, st.tools > 0))
 		}
 	}
 	if len(ev.Candidates) == 0 && ev.PromptFeedback != nil && ev.PromptFeedback.BlockReason != "" && !s.cands[0].finished {
 		// The prompt itself was blocked: no candidate will come.
 		out = s.startCandidate(out, 0)
 		s.cands[0].finished = true
-		out = s.chunk(out, 0, `{}`, "content_filter")
+		out = appendChunk(out, s.head, 0, `{}`, "content_filter")
 	}
 	return out
 }
@@ -247,7 +247,7 @@ func (s *geminiStream) startCandidate(out []byte, index int) []byte {
 		return out
 	}
 	s.cands[index].started = true
-	return s.chunk(out, index, `{"role":"assistant","content":""}`, "")
+	return appendChunk(out, s.head, index, `{"role":"assistant","content":""}`, "")
 }
 
 // toolCall emits a whole function call as one tool call delta: Gemini streams calls
@@ -258,7 +258,7 @@ func (s *geminiStream) toolCall(out []byte, index int, fc *geminiFunctionCall, s
 		return s.fail(out, s.tr.name()+" sent a function call whose arguments are not a JSON object")
 	}
 	st := &s.cands[index]
-	out = append(s.open(out, index), `{"tool_calls":[{"index":`...)
+	out = append(openChunk(out, s.head, index), `{"tool_calls":[{"index":`...)
 	out = strconv.AppendInt(out, int64(st.tools), 10)
 	st.tools++
 	out = append(out, `,"id":`...)
@@ -267,7 +267,7 @@ func (s *geminiStream) toolCall(out []byte, index int, fc *geminiFunctionCall, s
 	out = gemAppendString(out, fc.Name)
 	out = append(out, `,"arguments":`...)
 	out = gemAppendString(out, args)
-	return s.close(append(out, `}}]}`...), "")
+	return closeChunk(append(out, `}}]}`...), "")
 }
 
 // usageChunk is OpenAI's last chunk for stream_options.include_usage: no choices, usage.
@@ -275,48 +275,19 @@ func (s *geminiStream) usageChunk(out []byte) []byte {
 	if len(s.head) == 0 {
 		return out
 	}
-	u, err := json.Marshal(gemChatUsageOf(s.usage))
-	if err != nil {
-		return out // integers only: cannot fail
-	}
-	out = append(out, s.head...)
-	out = append(out, `,"choices":[],"usage":`...)
-	out = append(out, u...)
-	return append(out, "}\n\n"...)
-}
-
-// chunk emits a chunk with the given delta JSON and finish_reason ("" is null).
-func (s *geminiStream) chunk(out []byte, index int, delta, finish string) []byte {
-	return s.close(append(s.open(out, index), delta...), finish)
-}
-
-// open starts a chunk, up to where its delta goes.
-func (s *geminiStream) open(out []byte, index int) []byte {
-	out = append(out, s.head...)
-	out = append(out, `,"choices":[{"index":`...)
-	out = strconv.AppendInt(out, int64(index), 10)
-	return append(out, `,"delta":`...)
-}
-
-// close ends a chunk after its delta, with finish_reason ("" is null).
-func (s *geminiStream) close(out []byte, finish string) []byte {
-	out = append(out, `,"finish_reason":`...)
-	if finish == "" {
-		out = append(out, "null"...)
-	} else {
-		out = gemAppendString(out, finish)
-	}
-	return append(out, "}]}\n\n"...)
+	return appendUsageChunk(out, s.head, gemChatUsageOf(s.usage))
 }
 
 // fail ends the client's stream with an error event and [DONE].
 func (s *geminiStream) fail(out []byte, msg string) []byte {
 	s.done = true
 	s.line, s.data = nil, nil
-	return append(out, StreamError(&APIError{Status: 502, Type: "api_error", Code: "stream_interrupted", Message: msg})...)
+	return appendStreamInterrupted(out, msg)
 }
 
-// gemAppendString appends str as a JSON string, without escaping <, > and &.
+// gemAppendString appends str as a JSON string, without escaping <, > and &. It is
+// encoding/json's escaping, which differs from appendJSONString's in writing \b and \f
+// for those control characters; the Gemini translator has always answered that way.
 func gemAppendString(dst []byte, str string) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

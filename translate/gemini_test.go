@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,23 +17,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/tollgate-dev/tollgate/translate/providertest"
 )
-
-// The package's golden tests share one -update flag; whichever test file is initialised
-// first registers it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata")
-	}
-}
-
-func geminiUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 const geminiTestdata = "testdata/gemini"
 
@@ -46,51 +31,6 @@ func geminiTestTranslator(vertex bool) geminiTranslator {
 		vertex: vertex,
 		now:    func() time.Time { return time.Unix(1750000000, 0) },
 		newID:  func() string { n++; return strconv.Itoa(n) },
-	}
-}
-
-// geminiGolden compares got with the golden file, or rewrites it under -update.
-func geminiGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if geminiUpdating() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
-// geminiFixtures lists the fixtures of dir with extension ext, golden files excluded.
-func geminiFixtures(t testing.TB, dir, ext string) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(geminiTestdata, dir, "*"+ext))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no %s fixtures in %s: %v", ext, dir, err)
-	}
-	var out []string
-	for _, p := range paths {
-		if !strings.HasSuffix(p, ".golden.json") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func readGeminiFixture(t testing.TB, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 }
 
@@ -140,10 +80,10 @@ func (fx *geminiRequestFixture) target(t testing.TB) *Target {
 }
 
 func TestGeminiRequestGolden(t *testing.T) {
-	for _, path := range geminiFixtures(t, "request", ".json") {
+	for _, path := range fixtures(t, geminiTestdata, "request", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx geminiRequestFixture
-			readGeminiFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			if fx.Source == "" {
 				t.Fatal("fixture names no source")
 			}
@@ -164,7 +104,7 @@ func TestGeminiRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, up.Body)
 			}
-			geminiGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
 		})
 	}
 }
@@ -193,10 +133,10 @@ func (fx *geminiResponseFixture) endpoint() Endpoint {
 }
 
 func TestGeminiResponseGolden(t *testing.T) {
-	for _, path := range geminiFixtures(t, "response", ".json") {
+	for _, path := range fixtures(t, geminiTestdata, "response", ".json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx geminiResponseFixture
-			readGeminiFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			if fx.Source == "" {
 				t.Fatal("fixture names no source")
 			}
@@ -212,7 +152,7 @@ func TestGeminiResponseGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, body)
 			}
-			geminiGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
 		})
 	}
 }
@@ -237,7 +177,7 @@ func geminiStreamIsVertex(path string) bool {
 }
 
 func TestGeminiStreamGolden(t *testing.T) {
-	for _, path := range geminiFixtures(t, "stream", ".sse") {
+	for _, path := range fixtures(t, geminiTestdata, "stream", ".sse") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			in, err := os.ReadFile(path)
 			if err != nil {
@@ -253,7 +193,7 @@ func TestGeminiStreamGolden(t *testing.T) {
 			}
 			got := append(out, ": tollgate usage "...)
 			got = append(append(got, u...), '\n')
-			geminiGolden(t, strings.TrimSuffix(path, ".sse")+".golden", got)
+			checkGolden(t, strings.TrimSuffix(path, ".sse")+".golden", got)
 		})
 	}
 }
@@ -261,7 +201,7 @@ func TestGeminiStreamGolden(t *testing.T) {
 // TestGeminiStreamChunkBoundaries feeds every stream fixture split at every byte offset,
 // and one byte at a time: the output must be the unsplit translation.
 func TestGeminiStreamChunkBoundaries(t *testing.T) {
-	for _, path := range geminiFixtures(t, "stream", ".sse") {
+	for _, path := range fixtures(t, geminiTestdata, "stream", ".sse") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			in, err := os.ReadFile(path)
 			if err != nil {
@@ -417,9 +357,9 @@ func TestGeminiStreamLineEndings(t *testing.T) {
 // the official openai-go SDK, as a client would.
 func TestGeminiOutputReadsWithOpenAISDK(t *testing.T) {
 	t.Run("responses", func(t *testing.T) {
-		for _, path := range geminiFixtures(t, "response", ".json") {
+		for _, path := range fixtures(t, geminiTestdata, "response", ".json") {
 			var fx geminiResponseFixture
-			readGeminiFixture(t, path, &fx)
+			readFixture(t, path, &fx)
 			body, _, err := geminiTestTranslator(fx.Vertex).Response(fx.endpoint(), fx.Status, fx.body())
 			if err != nil {
 				t.Fatal(err)
@@ -454,11 +394,7 @@ func TestGeminiOutputReadsWithOpenAISDK(t *testing.T) {
 		}
 	})
 	t.Run("streams", func(t *testing.T) {
-		want := map[string]struct {
-			content, finish string
-			tools           []string // name(arguments)
-			errText         string
-		}{
+		want := map[string]sdkStream{
 			"text.sse":                  {content: "The quick brown fox jumps over \"the\" lazy dog.\n<end> & done", finish: "stop"},
 			"function_call.sse":         {content: "Let me check.", finish: "tool_calls", tools: []string{`get_weather({"location":"Boston, MA","unit":"celsius"})`, `get_time({})`}},
 			"thinking.sse":              {content: "The GCD is **21**.", finish: "stop"},
@@ -469,7 +405,7 @@ func TestGeminiOutputReadsWithOpenAISDK(t *testing.T) {
 			"vertex_no_final_blank.sse": {content: "Scones and tea.", finish: "stop"},
 			"two_candidates.sse":        {content: "Heads!", finish: "stop"},
 		}
-		for _, path := range geminiFixtures(t, "stream", ".sse") {
+		for _, path := range fixtures(t, geminiTestdata, "stream", ".sse") {
 			name := filepath.Base(path)
 			w, ok := want[name]
 			if !ok {
@@ -481,39 +417,7 @@ func TestGeminiOutputReadsWithOpenAISDK(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, _ := geminiRunStream(geminiStreamIsVertex(path), true, in)
-			res := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(out))}
-			stream := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(res), nil)
-			var acc openai.ChatCompletionAccumulator
-			for stream.Next() {
-				acc.AddChunk(stream.Current())
-			}
-			if w.errText != "" {
-				if err := stream.Err(); err == nil || !strings.Contains(err.Error(), w.errText) {
-					t.Errorf("%s: stream error %v, want one containing %q", name, err, w.errText)
-				}
-			} else if err := stream.Err(); err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-			if len(acc.Choices) == 0 {
-				t.Errorf("%s: no choices accumulated", name)
-				continue
-			}
-			msg := acc.Choices[0].Message
-			var tools []string
-			for _, tc := range msg.ToolCalls {
-				tools = append(tools, tc.Function.Name+"("+tc.Function.Arguments+")")
-			}
-			got := struct {
-				Content, Finish string
-				Tools           []string
-			}{msg.Content, acc.Choices[0].FinishReason, tools}
-			wantGot := struct {
-				Content, Finish string
-				Tools           []string
-			}{w.content, w.finish, w.tools}
-			if diff := cmp.Diff(wantGot, got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", name, diff)
-			}
+			checkSDKStream(t, name, out, w)
 		}
 	})
 }
@@ -991,9 +895,9 @@ func TestGeminiUsageNormalisation(t *testing.T) {
 // and the round trip must reach the client in OpenAI's shape.
 func TestGeminiThroughFakeProvider(t *testing.T) {
 	_, geminiSrv := providertest.StartGemini(t, "AIza-test-key")
-	for _, path := range geminiFixtures(t, "request", ".json") {
+	for _, path := range fixtures(t, geminiTestdata, "request", ".json") {
 		var fx geminiRequestFixture
-		readGeminiFixture(t, path, &fx)
+		readFixture(t, path, &fx)
 		for _, stream := range []bool{false, true} {
 			if stream && fx.endpoint() == Embeddings {
 				continue
@@ -1252,7 +1156,7 @@ func FuzzGeminiStream(f *testing.F) {
 // FuzzGeminiRequest: any body either translates to a JSON request or is refused with a
 // 400 APIError; nothing panics.
 func FuzzGeminiRequest(f *testing.F) {
-	for _, p := range geminiFixtures(f, "request", ".json") {
+	for _, p := range fixtures(f, geminiTestdata, "request", ".json") {
 		var fx geminiRequestFixture
 		b, err := os.ReadFile(p)
 		if err == nil && json.Unmarshal(b, &fx) == nil && fx.endpoint() == ChatCompletions {
@@ -1281,7 +1185,7 @@ func BenchmarkGeminiRequest(b *testing.B) {
 	for _, name := range []string{"chat_basic", "tool_results"} {
 		b.Run(name, func(b *testing.B) {
 			var fx geminiRequestFixture
-			readGeminiFixture(b, filepath.Join(geminiTestdata, "request", name+".json"), &fx)
+			readFixture(b, filepath.Join(geminiTestdata, "request", name+".json"), &fx)
 			tg := fx.target(b)
 			tr := geminiTranslator{}
 			b.SetBytes(int64(len(fx.OpenAI)))
@@ -1297,7 +1201,7 @@ func BenchmarkGeminiRequest(b *testing.B) {
 
 func BenchmarkGeminiResponse(b *testing.B) {
 	var fx geminiResponseFixture
-	readGeminiFixture(b, filepath.Join(geminiTestdata, "response", "function_calls.json"), &fx)
+	readFixture(b, filepath.Join(geminiTestdata, "response", "function_calls.json"), &fx)
 	tr := geminiTranslator{}
 	b.ReportAllocs()
 	for b.Loop() {

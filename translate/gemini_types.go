@@ -331,23 +331,6 @@ type gemChatToolCall struct {
 	} `json:"extra_content,omitempty"`
 }
 
-// gemChatCompletion is the chat.completion object a non-streaming request answers.
-type gemChatCompletion struct {
-	ID      string          `json:"id"`
-	Object  string          `json:"object"`
-	Created int64           `json:"created"`
-	Model   string          `json:"model"`
-	Choices []gemChatChoice `json:"choices"`
-	Usage   *gemChatUsage   `json:"usage,omitempty"`
-}
-
-type gemChatChoice struct {
-	Index        int               `json:"index"`
-	Message      gemChatOutMessage `json:"message"`
-	Logprobs     *struct{}         `json:"logprobs"` // always null: not translated
-	FinishReason string            `json:"finish_reason"`
-}
-
 type gemChatOutMessage struct {
 	Role             string            `json:"role"`
 	Content          *string           `json:"content"`
@@ -356,13 +339,9 @@ type gemChatOutMessage struct {
 	ReasoningContent string            `json:"reasoning_content,omitempty"` // LiteLLM's field
 }
 
+// gemChatUsage adds the thinking tokens Gemini reports to OpenAI's usage object.
 type gemChatUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
-	TotalTokens         int `json:"total_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
+	chatUsage
 	CompletionTokensDetails struct {
 		ReasoningTokens int `json:"reasoning_tokens"`
 	} `json:"completion_tokens_details"`
