@@ -242,6 +242,9 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 		return nil
 	case err := <-served:
+		if err == nil || ctx.Err() != nil {
+			return nil // stopped because ctx was cancelled: a clean shutdown
+		}
 		return fmt.Errorf("emulator: %w", err)
 	case err := <-g.done:
 		return err

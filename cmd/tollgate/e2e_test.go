@@ -30,6 +30,9 @@ const masterKey = "sk-master-e2e"
 // it: the Envoy emulator in front of tollgate's ext_proc server, over real gRPC.
 type gatewayUnderTest struct {
 	URL string
+	// Stop cancels run's context, as SIGTERM does in main, and waits for it to return:
+	// in-flight requests end and spend records are drained.
+	Stop func()
 }
 
 // startDev writes config to a file and runs `tollgate dev` on a free port until the
@@ -56,18 +59,22 @@ func startDev(t testing.TB, config string, args ...string) *gatewayUnderTest {
 	go io.Copy(io.Discard, out)
 	_, rest, _ := strings.Cut(line, "http://")
 	addr, _, _ := strings.Cut(rest, " ")
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("tollgate dev: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("tollgate dev: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("tollgate dev did not stop within 30s of cancellation")
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("tollgate dev did not stop within 15s of cancellation")
-		}
-	})
-	return &gatewayUnderTest{URL: "http://" + addr}
+		})
+	}
+	t.Cleanup(stop)
+	return &gatewayUnderTest{URL: "http://" + addr, Stop: stop}
 }
 
 func (g *gatewayUnderTest) client(key string) openai.Client {
