@@ -39,6 +39,9 @@ type Config struct {
 	DatabaseURL Secret
 	// MaxRequestBytes is general_settings.max_request_size_mb in bytes (default 32 MiB).
 	MaxRequestBytes int64
+	// SpendRetention is general_settings.maximum_spend_logs_retention_period: spend log
+	// records older than this are deleted (a whole month at a time); 0 keeps everything.
+	SpendRetention time.Duration
 	// KeyHeader is general_settings.litellm_key_header_name: an extra header that may
 	// carry the client key.
 	KeyHeader string

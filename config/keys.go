@@ -246,7 +246,7 @@ var generalSettingsKeys = []key[*Config]{
 	{name: "disable_spend_updates", use: ignored, note: "tollgate always records spend"},
 	{name: "proxy_batch_write_at", use: ignored, note: "tollgate batches spend writes its own way"},
 	{name: "store_prompts_in_spend_logs", use: ignored, note: "tollgate never stores prompts"},
-	{name: "maximum_spend_logs_retention_period", use: ignored},
+	{name: "maximum_spend_logs_retention_period", use: used, read: readRetention},
 	{name: "maximum_spend_logs_retention_interval", use: ignored},
 	{name: "database_connection_pool_limit", use: ignored},
 	{name: "database_connection_timeout", use: ignored},

@@ -917,3 +917,29 @@ func TestIndexOfHandBuiltConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestSpendRetention(t *testing.T) {
+	base := "model_list:\n  - model_name: m\n    litellm_params: {model: ollama/llama3.1}\ngeneral_settings:\n  master_key: sk-x\n"
+	for _, tc := range []struct {
+		period string
+		want   time.Duration
+		bad    bool
+	}{
+		{"30d", 30 * 24 * time.Hour, false},
+		{"6mo", 180 * 24 * time.Hour, false},
+		{"2w", 14 * 24 * time.Hour, false},
+		{"forever", 0, true},
+		{"0d", 0, true},
+	} {
+		cfg, err := Parse([]byte(base+"  maximum_spend_logs_retention_period: "+tc.period+"\n"), nil)
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "maximum_spend_logs_retention_period") {
+				t.Errorf("%s: err = %v, want one naming the setting", tc.period, err)
+			}
+			continue
+		}
+		if err != nil || cfg.SpendRetention != tc.want {
+			t.Errorf("%s: retention %v, err %v; want %v", tc.period, cfg.SpendRetention, err, tc.want)
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -244,6 +246,31 @@ func readMaxRequestSize(d *decoder, n *yaml.Node, path string, c *Config) {
 		return
 	}
 	c.MaxRequestBytes = int64(mb * (1 << 20))
+}
+
+// retentionUnits are the units LiteLLM's retention periods are written in ("30d").
+var retentionUnits = []struct {
+	suffix string
+	unit   time.Duration
+}{
+	{"mo", 30 * 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second},
+}
+
+func readRetention(d *decoder, n *yaml.Node, path string, c *Config) {
+	v, ok := d.value(n, path, false)
+	if !ok {
+		return
+	}
+	for _, u := range retentionUnits {
+		if num, found := strings.CutSuffix(v, u.suffix); found {
+			if count, err := strconv.Atoi(num); err == nil && count > 0 {
+				c.SpendRetention = time.Duration(count) * u.unit
+				return
+			}
+			break
+		}
+	}
+	d.errorf(n, path, "must be a period like \"30d\", \"12w\" or \"6mo\", not %q", v)
 }
 
 func readKeyHeader(d *decoder, n *yaml.Node, path string, c *Config) {

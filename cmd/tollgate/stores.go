@@ -62,11 +62,21 @@ func openStores(ctx context.Context, cfg *config.Config, env func(string) (strin
 	if s.keys, err = keys.Open(ctx, pool, s.redis, keys.Options{Logger: logger, ServeCachedWhenRedisDown: o.serveCachedKeys}); err != nil {
 		return nil, err
 	}
-	if s.writer, err = spend.NewWriter(pool, spend.Options{SpoolDir: o.spoolDir, Logger: logger}); err != nil {
+	if s.writer, err = spend.NewWriter(pool, spend.Options{SpoolDir: o.spoolDir, Logger: logger, RetentionMonths: retentionMonths(cfg.SpendRetention)}); err != nil {
 		return nil, err
 	}
 	s.api = spend.NewAPI(pool, logger)
 	return s, nil
+}
+
+// retentionMonths turns a retention period into whole months of spend log partitions,
+// rounding up: records are dropped a month at a time, never before their period ends.
+func retentionMonths(d time.Duration) int {
+	const month = 30 * 24 * time.Hour
+	if d <= 0 {
+		return 0
+	}
+	return int((d + month - 1) / month)
 }
 
 // close drains the spend writer (to Postgres, or to the spool) and disconnects.
