@@ -27,7 +27,7 @@ help: ## list the targets
 build: ## build bin/tollgate
 	$(GO) build -o $(BIN) ./cmd/tollgate
 
-run: build ## run the gateway on http://$(LISTEN) (Envoy emulator + tollgate, local Redis and Postgres)
+run: build ## run the gateway on http://127.0.0.1:4000 (LISTEN=host:port to change): Envoy emulator + tollgate, local Redis and Postgres
 	scripts/services.sh
 	$(BIN) dev --config $(RUN_CONFIG) --listen $(LISTEN) $(RUN_FLAGS)
 

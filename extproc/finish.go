@@ -21,7 +21,8 @@ type SpendRecord struct {
 	EndUser   string // the body's "user"
 	Metadata  []byte // the body's "metadata" object (JSON), nil when absent
 	Alias     string
-	// Deployment is the config.yaml deployment that answered; "" when none did.
+	// DeploymentID is the config.yaml deployment that answered, "" when none did; Provider
+	// and ProviderModel are its provider prefix and model name.
 	DeploymentID, Provider, ProviderModel string
 	Usage                                 translate.Usage
 	CostMicroUSD                          int64
