@@ -34,6 +34,9 @@ type Reservation struct {
 	// SoftBudget names the scope ("key", "team", ...) whose soft_budget is already
 	// crossed, or is empty. The request is served; the caller flags the response.
 	SoftBudget string
+	// KeySpend is the key's spend in its current budget period before this request, in
+	// micro-dollars (LiteLLM's x-litellm-key-spend).
+	KeySpend int64
 	// Unchecked is set when Redis was unreachable and Options.ServeCachedWhenRedisDown
 	// let the request through without checking budgets or limits.
 	Unchecked bool
@@ -118,7 +121,7 @@ local minute = tostring(math.floor(tonumber(t[1]) / 60))
 local reset = (math.floor(tonumber(t[1]) / 60) + 1) * 60000 - now
 local cost, tokens = tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = (#KEYS - 1) / 2
-local limReq, remReq, limTok, remTok, soft = -1, -1, -1, -1, 0
+local limReq, remReq, limTok, remTok, soft, keySpend = -1, -1, -1, -1, 0, 0
 for i = 1, n do
   local h, z = KEYS[2 * i], KEYS[2 * i + 1]
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now)) do
@@ -129,6 +132,7 @@ for i = 1, n do
   local f = redis.call('HMGET', h, 'blocked', 'max', 'soft', 'spend', 'reserved', 'rpm', 'tpm', 'par')
   if f[1] == '1' then return {'blocked', i} end
   local spend = tonumber(f[4]) or 0
+  if i == 1 then keySpend = spend end
   local used = spend + (tonumber(f[5]) or 0)
   if f[2] and spend >= tonumber(f[2]) then return {'budget', i, spend, tonumber(f[2])} end
   if f[2] and used >= tonumber(f[2]) then return {'budget_held', i, spend, tonumber(f[2])} end
@@ -162,7 +166,7 @@ for i = 1, n do
     redis.call('EXPIRE', w, 120)
   end
 end
-return {'ok', minute, limReq, remReq, limTok, remTok, soft, reset}
+return {'ok', minute, limReq, remReq, limTok, remTok, soft, reset, keySpend}
 `)
 
 // settleScript ends a reservation: it frees the held cost (unless the reservation already
@@ -252,6 +256,7 @@ func (s *Store) admitted(res *Reservation, out []any) (*Reservation, error) {
 		if i := num(6); i > 0 {
 			res.SoftBudget = res.scopes[i-1].kind
 		}
+		res.KeySpend = num(8)
 		return res, nil
 	case "unprimed":
 		s.rebuildSoon()

@@ -87,6 +87,11 @@ general_settings:
 	if resp, body := gw.post(t, "/v1/chat/completions", key, []byte(chat("gpt-5.5"))); resp.StatusCode != 200 {
 		t.Fatalf("scoped key on gpt-5.5: %d %s", resp.StatusCode, body)
 	}
+	// The second request's headers carry the first one's cost as the key's spend so far.
+	resp, body = gw.post(t, "/v1/chat/completions", key, []byte(chat("gpt-5.5")))
+	if first := resp.Header.Get("X-Litellm-Key-Spend"); resp.StatusCode != 200 || first == "" || first == "0" {
+		t.Errorf("x-litellm-key-spend after one priced request = %q (status %d %s)", first, resp.StatusCode, body)
+	}
 	resp, body = gw.post(t, "/v1/chat/completions", key, []byte(chat("local-llama")))
 	if e := decodeError(t, body); resp.StatusCode != 401 || e.Code != "key_model_access_denied" || !strings.Contains(e.Message, "gpt-5.5") {
 		t.Errorf("scoped key on local-llama: %d %s", resp.StatusCode, body)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -166,6 +167,9 @@ func (r keyReservation) Release(ctx context.Context) error { return r.store.Rele
 
 func (r keyReservation) Headers() []translate.Header {
 	h := sortedHeaders(r.res.RateLimit.Headers())
+	if !r.res.Unchecked {
+		h = append(h, translate.Header{Key: "x-litellm-key-spend", Value: strconv.FormatFloat(float64(r.res.KeySpend)/1e6, 'f', -1, 64)})
+	}
 	if r.res.SoftBudget != "" {
 		h = append(h, translate.Header{Key: "x-tollgate-soft-budget-exceeded", Value: r.res.SoftBudget})
 	}
