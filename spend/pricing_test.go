@@ -68,7 +68,7 @@ func TestBuiltinProviders(t *testing.T) {
 		have[e.Provider] = true
 	}
 	for _, p := range []string{"openai", "anthropic", "bedrock", "gemini", "groq", "deepseek", "xai",
-		"perplexity", "openrouter", "ollama", "ollama_chat", "hosted_vllm"} {
+		"perplexity", "openrouter", "ollama", "ollama_chat", "hosted_vllm", "azure", "mistral", "fireworks_ai"} {
 		if !have[p] {
 			t.Errorf("no built-in price for provider %q", p)
 		}
@@ -91,6 +91,18 @@ func TestBuiltinLookup(t *testing.T) {
 		{"azure", "gpt-5.5", "openai", "gpt-5.5", 5_000_000},
 		{"vertex_ai", "gemini-2.5-pro", "gemini", "gemini-2.5-pro", 1_250_000},
 		{"hosted_vllm", "meta-llama/Llama-3.3-70B-Instruct", "hosted_vllm", Wildcard, 0},
+		// Older OpenAI models, by bare name and with a snapshot date.
+		{"openai", "gpt-4o", "openai", "gpt-4o", 2_500_000},
+		{"openai", "gpt-4o-2024-08-06", "openai", "gpt-4o", 2_500_000},
+		{"openai", "gpt-4.1-mini", "openai", "gpt-4.1-mini", 400_000},
+		{"openai", "o4-mini-2025-04-16", "openai", "o4-mini", 1_100_000},
+		{"openai", "text-embedding-3-small", "openai", "text-embedding-3-small", 20_000},
+		// Azure's own entries, and the fallback to OpenAI's list price without one.
+		{"azure", "gpt-4o", "azure", "gpt-4o", 2_500_000},
+		{"azure", "gpt-4.1", "openai", "gpt-4.1", 2_000_000},
+		{"gemini", "gemini-3-pro-preview", "gemini", "gemini-3-pro-preview", 2_000_000},
+		{"mistral", "codestral-latest", "mistral", "codestral-latest", 300_000},
+		{"fireworks_ai", "accounts/fireworks/models/gpt-oss-120b", "fireworks_ai", "accounts/fireworks/models/gpt-oss-120b", 150_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider+"/"+tt.model, func(t *testing.T) {
