@@ -2,7 +2,6 @@ package keys
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -66,23 +65,16 @@ func (a *admin) newCustomer(ctx context.Context, r *http.Request) (any, error) {
 	err := a.s.write(ctx, func(ctx context.Context, tx pgx.Tx, c *changes) error {
 		cols := &columns{}
 		cols.set("user_id", id)
-		var p problems
-		spend := req.customerFields.apply(cols, &p, time.Now().UTC())
-		if err := p.err(); err != nil {
+		spend, err := applyFields(&req.customerFields, cols)
+		if err != nil {
 			return err
 		}
-		sql, args := cols.insert("tollgate_end_users")
-		if _, err := tx.Exec(ctx, sql, args...); err != nil {
-			if e, ok := errors.AsType[*Error](pgError(err)); ok && e.Kind == ErrConflict {
-				return fail(ErrConflict, "user_id", "Customer already exists, passed user_id=%s: use /customer/update to change it (end users are also created by their first request)", id)
-			}
+		if err := insertRow(ctx, tx, cols, "tollgate_end_users",
+			fail(ErrConflict, "user_id", "Customer already exists, passed user_id=%s: use /customer/update to change it (end users are also created by their first request)", id)); err != nil {
 			return err
 		}
-		if spend != nil {
-			c.spend[scope{scopeEndUser, id}] = *spend
-		}
+		c.resetSpend(scope{scopeEndUser, id}, spend)
 		c.endUser(id)
-		var err error
 		out, err = readCustomer(ctx, tx, id)
 		return err
 	})
@@ -105,24 +97,18 @@ func (a *admin) updateCustomer(ctx context.Context, r *http.Request) (any, error
 	var out *customerObject
 	err := a.s.write(ctx, func(ctx context.Context, tx pgx.Tx, c *changes) error {
 		cols := &columns{}
-		var p problems
-		spend := req.customerFields.apply(cols, &p, time.Now().UTC())
-		if err := p.err(); err != nil {
+		spend, err := applyFields(&req.customerFields, cols)
+		if err != nil {
 			return err
 		}
 		if _, err := readCustomer(ctx, tx, id); err != nil {
 			return err
 		}
-		if sql, args, ok := cols.update("tollgate_end_users", "user_id", id); ok {
-			if _, err := tx.Exec(ctx, sql, args...); err != nil {
-				return err
-			}
+		if err := updateRow(ctx, tx, cols, "tollgate_end_users", "user_id", id); err != nil {
+			return err
 		}
-		if spend != nil {
-			c.spend[scope{scopeEndUser, id}] = *spend
-		}
+		c.resetSpend(scope{scopeEndUser, id}, spend)
 		c.endUser(id)
-		var err error
 		out, err = readCustomer(ctx, tx, id)
 		return err
 	})
@@ -262,14 +248,9 @@ func readCustomer(ctx context.Context, q querier, id string) (*customerObject, e
 
 // withLiveCustomerSpend replaces end users' spend with Redis's live counters.
 func (s *Store) withLiveCustomerSpend(ctx context.Context, list []*customerObject) {
-	scopes := make([]scope, len(list))
-	for i, c := range list {
-		scopes[i] = scope{scopeEndUser, c.UserID}
-	}
-	live := s.liveSpend(ctx, scopes)
+	var live liveFields
 	for _, c := range list {
-		if v, ok := live[scope{scopeEndUser, c.UserID}]; ok {
-			c.Spend = dollars(v)
-		}
+		live.add(scope{scopeEndUser, c.UserID}, func(v float64) { c.Spend = v })
 	}
+	s.setLive(ctx, live)
 }

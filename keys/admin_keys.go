@@ -96,9 +96,7 @@ func (a *admin) generateKey(ctx context.Context, r *http.Request) (any, error) {
 				return err
 			}
 		}
-		if spend != nil {
-			c.spend[scope{scopeKey, token}] = *spend
-		}
+		c.resetSpend(scope{scopeKey, token}, spend)
 		c.key(token)
 		var err error
 		out, err = readKey(ctx, tx, token)
@@ -326,9 +324,7 @@ func (a *admin) changeKey(ctx context.Context, tx pgx.Tx, c *changes, token, new
 			return nil, err
 		}
 	}
-	if spend != nil {
-		c.spend[scope{scopeKey, newToken}] = *spend
-	}
+	c.resetSpend(scope{scopeKey, newToken}, spend)
 	c.key(newToken)
 	return readKey(ctx, tx, newToken)
 }
@@ -688,24 +684,14 @@ func readKey(ctx context.Context, q querier, token string) (*keyObject, error) {
 
 // withLiveSpend replaces keys' spend with Redis's live counters where it has them.
 func (s *Store) withLiveSpend(ctx context.Context, list []*keyObject) {
-	var scopes []scope
+	var live liveFields
 	for _, k := range list {
-		scopes = append(scopes, scope{scopeKey, k.Token})
+		live.add(scope{scopeKey, k.Token}, func(v float64) { k.Spend = v })
 		for m := range k.ModelSpend {
-			scopes = append(scopes, scope{scopeModel, modelID(k.Token, m)})
+			live.add(scope{scopeModel, modelID(k.Token, m)}, func(v float64) { k.ModelSpend[m] = v })
 		}
 	}
-	live := s.liveSpend(ctx, scopes)
-	for _, k := range list {
-		if v, ok := live[scope{scopeKey, k.Token}]; ok {
-			k.Spend = dollars(v)
-		}
-		for m := range k.ModelSpend {
-			if v, ok := live[scope{scopeModel, modelID(k.Token, m)}]; ok {
-				k.ModelSpend[m] = dollars(v)
-			}
-		}
-	}
+	s.setLive(ctx, live)
 }
 
 // nonNil makes a nil slice an empty one, for JSON [] and Postgres '{}'.

@@ -85,16 +85,12 @@ func (a *admin) newTeam(ctx context.Context, r *http.Request) (any, error) {
 	err := a.s.write(ctx, func(ctx context.Context, tx pgx.Tx, c *changes) error {
 		cols := &columns{}
 		cols.set("team_id", id)
-		var p problems
-		spend := req.teamFields.apply(cols, &p, time.Now().UTC())
-		if err := p.err(); err != nil {
+		spend, err := applyFields(&req.teamFields, cols)
+		if err != nil {
 			return err
 		}
-		sql, args := cols.insert("tollgate_teams")
-		if _, err := tx.Exec(ctx, sql, args...); err != nil {
-			if e, ok := errors.AsType[*Error](pgError(err)); ok && e.Kind == ErrConflict {
-				return fail(ErrConflict, "team_id", "team_id %q already exists: use /team/update to change it", id)
-			}
+		if err := insertRow(ctx, tx, cols, "tollgate_teams",
+			fail(ErrConflict, "team_id", "team_id %q already exists: use /team/update to change it", id)); err != nil {
 			return err
 		}
 		for _, m := range req.MembersWithRoles.V {
@@ -102,11 +98,8 @@ func (a *admin) newTeam(ctx context.Context, r *http.Request) (any, error) {
 				return err
 			}
 		}
-		if spend != nil {
-			c.spend[scope{scopeTeam, id}] = *spend
-		}
+		c.resetSpend(scope{scopeTeam, id}, spend)
 		c.team(id)
-		var err error
 		out, err = readTeam(ctx, tx, id)
 		return err
 	})
@@ -172,21 +165,15 @@ func (a *admin) updateTeam(ctx context.Context, r *http.Request) (any, error) {
 			return err
 		}
 		cols := &columns{}
-		var p problems
-		spend := req.teamFields.apply(cols, &p, time.Now().UTC())
-		if err := p.err(); err != nil {
+		spend, err := applyFields(&req.teamFields, cols)
+		if err != nil {
 			return err
 		}
-		if sql, args, ok := cols.update("tollgate_teams", "team_id", id); ok {
-			if _, err := tx.Exec(ctx, sql, args...); err != nil {
-				return err
-			}
+		if err := updateRow(ctx, tx, cols, "tollgate_teams", "team_id", id); err != nil {
+			return err
 		}
-		if spend != nil {
-			c.spend[scope{scopeTeam, id}] = *spend
-		}
+		c.resetSpend(scope{scopeTeam, id}, spend)
 		c.team(id)
-		var err error
 		out, err = readTeam(ctx, tx, id)
 		return err
 	})
@@ -198,12 +185,7 @@ func (a *admin) updateTeam(ctx context.Context, r *http.Request) (any, error) {
 
 // lockTeam locks a team's row, or returns ErrNotFound.
 func lockTeam(ctx context.Context, tx pgx.Tx, id string) error {
-	var found string
-	err := tx.QueryRow(ctx, `SELECT team_id FROM tollgate_teams WHERE team_id = $1 FOR UPDATE`, id).Scan(&found)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fail(ErrNotFound, "team_id", "team %q not found", id)
-	}
-	return err
+	return lockRow(ctx, tx, "tollgate_teams", "team_id", id, fail(ErrNotFound, "team_id", "team %q not found", id))
 }
 
 // deleteTeams serves POST /team/delete. A team's keys go with it, as in LiteLLM.
@@ -218,36 +200,7 @@ func (a *admin) deleteTeams(ctx context.Context, r *http.Request) (any, error) {
 		return nil, fail(ErrInvalidRequest, "team_ids", "team_ids is required: the teams to delete")
 	}
 	err := a.s.write(ctx, func(ctx context.Context, tx pgx.Tx, c *changes) error {
-		for _, id := range req.TeamIDs.V {
-			if err := lockTeam(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		tokens, err := keyTokens(ctx, tx, `team_id = ANY($1)`, req.TeamIDs.V)
-		if err != nil {
-			return err
-		}
-		if err := deleteKeyRows(ctx, tx, c, tokens); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `DELETE FROM tollgate_team_members WHERE team_id = ANY($1) RETURNING team_id, user_id`, req.TeamIDs.V)
-		if err != nil {
-			return err
-		}
-		var team, user string
-		if _, err := pgx.ForEachRow(rows, []any{&team, &user}, func() error {
-			c.goneScopes = append(c.goneScopes, scope{scopeMember, memberID(team, user)})
-			return nil
-		}); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM tollgate_teams WHERE team_id = ANY($1)`, req.TeamIDs.V); err != nil {
-			return err
-		}
-		for _, id := range req.TeamIDs.V {
-			c.goneScopes = append(c.goneScopes, scope{scopeTeam, id})
-		}
-		return nil
+		return deleteOwners(ctx, tx, c, "tollgate_teams", "team_id", scopeTeam, req.TeamIDs.V, lockTeam)
 	})
 	if err != nil {
 		return nil, err
@@ -265,16 +218,10 @@ func (a *admin) teamInfo(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, pgError(err)
 	}
-	keys, err := readKeys(ctx, a.s.pg, `team_id = $1 ORDER BY created_at`, id)
+	keys, members, err := a.teamParts(ctx, t)
 	if err != nil {
-		return nil, pgError(err)
+		return nil, err
 	}
-	members, err := readMemberships(ctx, a.s.pg, id)
-	if err != nil {
-		return nil, pgError(err)
-	}
-	a.s.withLiveSpend(ctx, keys)
-	a.s.withLiveTeamSpend(ctx, []*teamObject{t}, members)
 	return map[string]any{"team_id": id, "team_info": t, "keys": nonNil(keys), "team_memberships": nonNil(members)}, nil
 }
 
@@ -292,19 +239,28 @@ func (a *admin) listTeams(ctx context.Context, r *http.Request) (any, error) {
 	}
 	out := make([]listed, len(teams))
 	for i, t := range teams {
-		members, err := readMemberships(ctx, a.s.pg, t.TeamID)
+		keys, members, err := a.teamParts(ctx, t)
 		if err != nil {
-			return nil, pgError(err)
+			return nil, err
 		}
-		keys, err := readKeys(ctx, a.s.pg, `team_id = $1 ORDER BY created_at`, t.TeamID)
-		if err != nil {
-			return nil, pgError(err)
-		}
-		a.s.withLiveSpend(ctx, keys)
-		a.s.withLiveTeamSpend(ctx, []*teamObject{t}, members)
 		out[i] = listed{t, nonNil(members), nonNil(keys)}
 	}
 	return out, nil
+}
+
+// teamParts reads team t's keys and memberships, with live spend on them and on t.
+func (a *admin) teamParts(ctx context.Context, t *teamObject) ([]*keyObject, []*membership, error) {
+	keys, err := readKeys(ctx, a.s.pg, `team_id = $1 ORDER BY created_at`, t.TeamID)
+	if err != nil {
+		return nil, nil, pgError(err)
+	}
+	members, err := readMemberships(ctx, a.s.pg, t.TeamID)
+	if err != nil {
+		return nil, nil, pgError(err)
+	}
+	a.s.withLiveSpend(ctx, keys)
+	a.s.withLiveTeamSpend(ctx, []*teamObject{t}, members)
+	return keys, members, nil
 }
 
 // addMembers serves POST /team/member_add.
@@ -502,22 +458,12 @@ func readMemberships(ctx context.Context, q querier, team string) ([]*membership
 
 // withLiveTeamSpend replaces teams' and memberships' spend with Redis's live counters.
 func (s *Store) withLiveTeamSpend(ctx context.Context, teams []*teamObject, members []*membership) {
-	var scopes []scope
+	var live liveFields
 	for _, t := range teams {
-		scopes = append(scopes, scope{scopeTeam, t.TeamID})
+		live.add(scope{scopeTeam, t.TeamID}, func(v float64) { t.Spend = v })
 	}
 	for _, m := range members {
-		scopes = append(scopes, scope{scopeMember, memberID(m.TeamID, m.UserID)})
+		live.add(scope{scopeMember, memberID(m.TeamID, m.UserID)}, func(v float64) { m.Spend = v })
 	}
-	live := s.liveSpend(ctx, scopes)
-	for _, t := range teams {
-		if v, ok := live[scope{scopeTeam, t.TeamID}]; ok {
-			t.Spend = dollars(v)
-		}
-	}
-	for _, m := range members {
-		if v, ok := live[scope{scopeMember, memberID(m.TeamID, m.UserID)}]; ok {
-			m.Spend = dollars(v)
-		}
-	}
+	s.setLive(ctx, live)
 }

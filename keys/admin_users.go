@@ -128,11 +128,8 @@ func (a *admin) newUser(ctx context.Context, r *http.Request) (any, error) {
 		if err := p.err(); err != nil {
 			return err
 		}
-		sql, args := cols.insert("tollgate_users")
-		if _, err := tx.Exec(ctx, sql, args...); err != nil {
-			if e, ok := errors.AsType[*Error](pgError(err)); ok && e.Kind == ErrConflict {
-				return fail(ErrConflict, "user_id", "user_id %q already exists: use /user/update to change it", id)
-			}
+		if err := insertRow(ctx, tx, cols, "tollgate_users",
+			fail(ErrConflict, "user_id", "user_id %q already exists: use /user/update to change it", id)); err != nil {
 			return err
 		}
 		for _, t := range teams {
@@ -159,9 +156,7 @@ func (a *admin) newUser(ctx context.Context, r *http.Request) (any, error) {
 			}
 			c.key(token)
 		}
-		if spend != nil {
-			c.spend[scope{scopeUser, id}] = *spend
-		}
+		c.resetSpend(scope{scopeUser, id}, spend)
 		c.user(id)
 		var err error
 		if user, err = readUser(ctx, tx, id); err != nil {
@@ -219,21 +214,15 @@ func (a *admin) updateUser(ctx context.Context, r *http.Request) (any, error) {
 			return err
 		}
 		cols := &columns{}
-		var p problems
-		spend := req.userFields.apply(cols, &p, time.Now().UTC())
-		if err := p.err(); err != nil {
+		spend, err := applyFields(&req.userFields, cols)
+		if err != nil {
 			return err
 		}
-		if sql, args, ok := cols.update("tollgate_users", "user_id", id); ok {
-			if _, err := tx.Exec(ctx, sql, args...); err != nil {
-				return err
-			}
+		if err := updateRow(ctx, tx, cols, "tollgate_users", "user_id", id); err != nil {
+			return err
 		}
-		if spend != nil {
-			c.spend[scope{scopeUser, id}] = *spend
-		}
+		c.resetSpend(scope{scopeUser, id}, spend)
 		c.user(id)
-		var err error
 		out, err = readUser(ctx, tx, id)
 		return err
 	})
@@ -242,12 +231,7 @@ func (a *admin) updateUser(ctx context.Context, r *http.Request) (any, error) {
 
 // lockUser locks a user's row, or returns ErrNotFound.
 func lockUser(ctx context.Context, tx pgx.Tx, id string) error {
-	var found string
-	err := tx.QueryRow(ctx, `SELECT user_id FROM tollgate_users WHERE user_id = $1 FOR UPDATE`, id).Scan(&found)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fail(ErrNotFound, "user_id", "user %q not found", id)
-	}
-	return err
+	return lockRow(ctx, tx, "tollgate_users", "user_id", id, fail(ErrNotFound, "user_id", "user %q not found", id))
 }
 
 // deleteUsers serves POST /user/delete. A user's keys and memberships go with it.
@@ -262,36 +246,7 @@ func (a *admin) deleteUsers(ctx context.Context, r *http.Request) (any, error) {
 		return nil, fail(ErrInvalidRequest, "user_ids", "user_ids is required: the users to delete")
 	}
 	err := a.s.write(ctx, func(ctx context.Context, tx pgx.Tx, c *changes) error {
-		for _, id := range req.UserIDs.V {
-			if err := lockUser(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		tokens, err := keyTokens(ctx, tx, `user_id = ANY($1)`, req.UserIDs.V)
-		if err != nil {
-			return err
-		}
-		if err := deleteKeyRows(ctx, tx, c, tokens); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `DELETE FROM tollgate_team_members WHERE user_id = ANY($1) RETURNING team_id, user_id`, req.UserIDs.V)
-		if err != nil {
-			return err
-		}
-		var team, user string
-		if _, err := pgx.ForEachRow(rows, []any{&team, &user}, func() error {
-			c.goneScopes = append(c.goneScopes, scope{scopeMember, memberID(team, user)})
-			return nil
-		}); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM tollgate_users WHERE user_id = ANY($1)`, req.UserIDs.V); err != nil {
-			return err
-		}
-		for _, id := range req.UserIDs.V {
-			c.goneScopes = append(c.goneScopes, scope{scopeUser, id})
-		}
-		return nil
+		return deleteOwners(ctx, tx, c, "tollgate_users", "user_id", scopeUser, req.UserIDs.V, lockUser)
 	})
 	if err != nil {
 		return nil, err
@@ -389,14 +344,9 @@ func readUser(ctx context.Context, q querier, id string) (*userObject, error) {
 
 // withLiveUserSpend replaces users' spend with Redis's live counters.
 func (s *Store) withLiveUserSpend(ctx context.Context, users []*userObject) {
-	scopes := make([]scope, len(users))
-	for i, u := range users {
-		scopes[i] = scope{scopeUser, u.UserID}
-	}
-	live := s.liveSpend(ctx, scopes)
+	var live liveFields
 	for _, u := range users {
-		if v, ok := live[scope{scopeUser, u.UserID}]; ok {
-			u.Spend = dollars(v)
-		}
+		live.add(scope{scopeUser, u.UserID}, func(v float64) { u.Spend = v })
 	}
+	s.setLive(ctx, live)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -312,59 +313,25 @@ func anthropicThinking(req *anthropicRequest, effort string) (int, error) {
 // merging consecutive turns of one role (tool results become user turns) because the
 // Messages API expects user and assistant turns to alternate.
 func anthropicMessages(in []anthChatMessage) ([]anthropicBlock, []anthropicMessage, error) {
-	if len(in) == 0 {
-		return nil, nil, invalidParam("messages", "'messages' must contain at least one message")
-	}
-	var system []anthropicBlock
-	out := make([]anthropicMessage, 0, len(in))
-	for i := range in {
+	system, turns, err := chatConversation(len(in), func(i int) (string, []anthropicBlock, error) {
 		m := &in[i]
-		var (
-			role   string
-			blocks []anthropicBlock
-			err    error
-		)
-		switch m.Role {
-		case "system", "developer":
-			if blocks, err = anthropicParts(m.Content, i, anthTextOnly); err != nil {
-				return nil, nil, err
-			}
-			system = append(system, anthCacheLast(blocks, m.CacheControl)...)
-			continue
-		case "user":
-			role = "user"
-			if blocks, err = anthropicParts(m.Content, i, anthUserParts); err == nil && len(blocks) == 0 {
-				err = invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
-			}
-		case "assistant":
-			role = "assistant"
-			blocks, err = anthropicAssistant(m, i)
-		case "tool":
-			role = "user"
-			blocks, err = anthropicToolResult(m, i)
-		case "function":
-			err = unsupportedParam(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
-		default:
-			err = invalidParam(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(blocks) == 0 {
-			continue // an empty assistant turn says nothing; dropping it keeps turns alternating
-		}
-		blocks = anthCacheLast(blocks, m.CacheControl)
-		if n := len(out); n > 0 && out[n-1].Role == role {
-			out[n-1].Content = append(out[n-1].Content, blocks...)
-			continue
-		}
-		out = append(out, anthropicMessage{Role: role, Content: blocks})
+		role, blocks, err := convertChatMessage(m.Role, i, "assistant", chatRoles[anthropicBlock]{
+			system:    func() ([]anthropicBlock, error) { return anthropicParts(m.Content, i, anthTextOnly) },
+			user:      func() ([]anthropicBlock, error) { return anthropicParts(m.Content, i, anthUserParts) },
+			assistant: func() ([]anthropicBlock, error) { return anthropicAssistant(m, i) },
+			tool:      func() ([]anthropicBlock, error) { return anthropicToolResult(m, i) },
+		})
+		return role, anthCacheLast(blocks, m.CacheControl), err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(out) == 0 {
-		return nil, nil, invalidParam("messages", "'messages' must contain a user message besides system messages")
-	}
-	if out[0].Role != "user" {
+	if turns[0].role != "user" {
 		return nil, nil, invalidParam("messages", "Anthropic requires the conversation to start with a user message (system messages aside)")
+	}
+	out := make([]anthropicMessage, len(turns))
+	for i, t := range turns {
+		out[i] = anthropicMessage{Role: t.role, Content: t.blocks}
 	}
 	return system, out, nil
 }
@@ -391,17 +358,12 @@ func anthropicParts(raw json.RawMessage, msg int, allowed int) ([]anthropicBlock
 	if isNull(raw) {
 		return nil, nil
 	}
-	param := func() string { return fmt.Sprintf("messages[%d].content", msg) }
-	if raw[0] == '"' {
-		var s string
-		if err := decodeParamAt(raw, &s, param); err != nil || s == "" {
-			return nil, err
-		}
-		return []anthropicBlock{{Type: "text", Text: s}}, nil
-	}
-	var parts []anthChatPart
-	if err := decodeParamAt(raw, &parts, param); err != nil {
+	s, parts, err := decodeContent[anthChatPart](raw, func() string { return fmt.Sprintf("messages[%d].content", msg) })
+	if err != nil || (s != nil && *s == "") {
 		return nil, err
+	}
+	if s != nil {
+		return []anthropicBlock{{Type: "text", Text: *s}}, nil
 	}
 	blocks := make([]anthropicBlock, 0, len(parts))
 	for j, part := range parts {
@@ -409,12 +371,9 @@ func anthropicParts(raw json.RawMessage, msg int, allowed int) ([]anthropicBlock
 		var b anthropicBlock
 		switch {
 		case part.Type == "text" || (part.Type == "refusal" && allowed == anthAssistantParts):
-			text := part.Text
-			if part.Type == "refusal" {
-				text = part.Refusal // an earlier refusal, replayed as what was said
-			}
-			if text == nil {
-				return nil, invalidParam(pp(), "%s: a %s part needs '%s'", pp(), part.Type, part.Type)
+			text, err := chatPartText(part.Type, part.Text, part.Refusal, pp)
+			if err != nil {
+				return nil, err
 			}
 			if *text == "" {
 				continue
@@ -449,19 +408,9 @@ func anthropicParts(raw json.RawMessage, msg int, allowed int) ([]anthropicBlock
 // sources with their media type, http(s) URLs become url sources.
 func anthropicImageSource(raw json.RawMessage, part func() string) (*anthropicSource, error) {
 	param := func() string { return part() + ".image_url" }
-	var u string
-	if len(raw) > 0 && raw[0] == '"' {
-		if err := decodeParamAt(raw, &u, param); err != nil {
-			return nil, err
-		}
-	} else {
-		var obj struct {
-			URL string `json:"url"`
-		}
-		if err := decodeParamAt(raw, &obj, param); err != nil {
-			return nil, err
-		}
-		u = obj.URL
+	u, err := imageURLOf(raw, param)
+	if err != nil {
+		return nil, err
 	}
 	if media, data, ok := parseDataURL(u); ok {
 		return &anthropicSource{Type: "base64", MediaType: media, Data: data}, nil
@@ -594,40 +543,18 @@ func anthropicToolChoiceFor(raw json.RawMessage, tools []anthropicTool) (*anthro
 	if isNull(raw) {
 		return nil, nil
 	}
-	if len(tools) == 0 {
-		return nil, invalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := decodeParam(raw, &s, "tool_choice"); err != nil {
-			return nil, err
-		}
-		switch s {
-		case "auto", "none":
-			return &anthropicToolChoice{Type: s}, nil
-		case "required":
-			return &anthropicToolChoice{Type: "any"}, nil
-		}
-		return nil, invalidParam("tool_choice", "Invalid value for 'tool_choice': %q", s)
-	}
-	var obj struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if err := decodeParam(raw, &obj, "tool_choice"); err != nil {
+	mode, name, err := parseToolChoice(raw, len(tools) > 0, "Anthropic", func(name string) bool {
+		return slices.ContainsFunc(tools, func(t anthropicTool) bool { return t.Name == name })
+	})
+	switch {
+	case err != nil:
 		return nil, err
+	case name != "":
+		return &anthropicToolChoice{Type: "tool", Name: name}, nil
+	case mode == "required":
+		return &anthropicToolChoice{Type: "any"}, nil
 	}
-	if obj.Type != "function" {
-		return nil, unsupportedParam("tool_choice", fmt.Sprintf("of type %q cannot be sent to Anthropic", obj.Type))
-	}
-	for _, t := range tools {
-		if t.Name == obj.Function.Name {
-			return &anthropicToolChoice{Type: "tool", Name: t.Name}, nil
-		}
-	}
-	return nil, invalidParam("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
+	return &anthropicToolChoice{Type: mode}, nil
 }
 
 // anthropicResponseFormat serves response_format with a forced tool whose input schema is
@@ -636,50 +563,15 @@ func anthropicResponseFormat(req *anthropicRequest, raw json.RawMessage) error {
 	if isNull(raw) {
 		return nil
 	}
-	var rf struct {
-		Type       string `json:"type"`
-		JSONSchema *struct {
-			Description string          `json:"description"`
-			Schema      json.RawMessage `json:"schema"`
-		} `json:"json_schema"`
-	}
-	if err := decodeParam(raw, &rf, "response_format"); err != nil {
+	description, schema, ok, err := jsonToolFormat(raw, "Anthropic")
+	if err != nil || !ok {
 		return err
-	}
-	tool := anthropicTool{Name: anthropicJSONTool, Description: "Respond with a JSON object.",
-		InputSchema: json.RawMessage(`{"type":"object"}`)}
-	switch rf.Type {
-	case "text":
-		return nil
-	case "json_object":
-	case "json_schema":
-		if rf.JSONSchema == nil {
-			return invalidParam("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
-		}
-		if rf.JSONSchema.Description != "" {
-			tool.Description = rf.JSONSchema.Description
-		}
-		if !isNull(rf.JSONSchema.Schema) {
-			var top struct {
-				Type string `json:"type"`
-			}
-			if err := decodeParam(rf.JSONSchema.Schema, &top, "response_format.json_schema.schema"); err != nil {
-				return err
-			}
-			if top.Type != "object" {
-				return unsupportedParam("response_format.json_schema.schema",
-					"must describe an object (\"type\": \"object\"): Anthropic returns structured output as tool input, which is an object")
-			}
-			tool.InputSchema = rf.JSONSchema.Schema
-		}
-	default:
-		return invalidParam("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
 	}
 	if len(req.Tools) > 0 {
 		return unsupportedParam("response_format",
 			"cannot be combined with 'tools' for Anthropic models: tollgate serves JSON output through a forced tool")
 	}
-	req.Tools = []anthropicTool{tool}
+	req.Tools = []anthropicTool{{Name: anthropicJSONTool, Description: description, InputSchema: schema}}
 	req.ToolChoice = &anthropicToolChoice{Type: "tool", Name: anthropicJSONTool}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -579,86 +580,31 @@ func bedrockToolChoiceFor(raw json.RawMessage, tools []bedrockTool) (choice *bed
 	if isNull(raw) {
 		return nil, false, nil
 	}
-	if len(tools) == 0 {
-		return nil, false, invalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := decodeParam(raw, &s, "tool_choice"); err != nil {
-			return nil, false, err
-		}
-		switch s {
-		case "auto":
-			return &bedrockToolChoice{Auto: &struct{}{}}, false, nil
-		case "required":
-			return &bedrockToolChoice{Any: &struct{}{}}, false, nil
-		case "none":
-			return nil, true, nil
-		}
-		return nil, false, invalidParam("tool_choice", "Invalid value for 'tool_choice': %q", s)
-	}
-	var obj struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if err := decodeParam(raw, &obj, "tool_choice"); err != nil {
+	mode, name, err := parseToolChoice(raw, len(tools) > 0, "Bedrock", func(name string) bool {
+		return slices.ContainsFunc(tools, func(t bedrockTool) bool { return t.ToolSpec != nil && t.ToolSpec.Name == name })
+	})
+	switch {
+	case err != nil:
 		return nil, false, err
+	case name != "":
+		return &bedrockToolChoice{Tool: &bedrockToolName{Name: name}}, false, nil
+	case mode == "auto":
+		return &bedrockToolChoice{Auto: &struct{}{}}, false, nil
+	case mode == "required":
+		return &bedrockToolChoice{Any: &struct{}{}}, false, nil
 	}
-	if obj.Type != "function" {
-		return nil, false, unsupportedParam("tool_choice", fmt.Sprintf("of type %q cannot be sent to Bedrock", obj.Type))
-	}
-	for _, t := range tools {
-		if t.ToolSpec != nil && t.ToolSpec.Name == obj.Function.Name {
-			return &bedrockToolChoice{Tool: &bedrockToolName{Name: obj.Function.Name}}, false, nil
-		}
-	}
-	return nil, false, invalidParam("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
+	return nil, true, nil // none
 }
 
 // bedrockResponseFormat returns the forced tool that serves response_format, or nil for
 // plain text.
 func bedrockResponseFormat(raw json.RawMessage) (*bedrockToolSpec, error) {
-	var rf struct {
-		Type       string `json:"type"`
-		JSONSchema *struct {
-			Description string          `json:"description"`
-			Schema      json.RawMessage `json:"schema"`
-		} `json:"json_schema"`
-	}
-	if err := decodeParam(raw, &rf, "response_format"); err != nil {
+	description, schema, ok, err := jsonToolFormat(raw, "Bedrock")
+	if err != nil || !ok {
 		return nil, err
 	}
-	tool := &bedrockToolSpec{Name: bedrockJSONTool, Description: "Respond with a JSON object."}
-	tool.InputSchema.JSON = json.RawMessage(`{"type":"object"}`)
-	switch rf.Type {
-	case "text":
-		return nil, nil
-	case "json_object":
-	case "json_schema":
-		if rf.JSONSchema == nil {
-			return nil, invalidParam("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
-		}
-		if rf.JSONSchema.Description != "" {
-			tool.Description = rf.JSONSchema.Description
-		}
-		if !isNull(rf.JSONSchema.Schema) {
-			var top struct {
-				Type string `json:"type"`
-			}
-			if err := decodeParam(rf.JSONSchema.Schema, &top, "response_format.json_schema.schema"); err != nil {
-				return nil, err
-			}
-			if top.Type != "object" {
-				return nil, unsupportedParam("response_format.json_schema.schema",
-					"must describe an object (\"type\": \"object\"): Bedrock returns structured output as tool input, which is an object")
-			}
-			tool.InputSchema.JSON = rf.JSONSchema.Schema
-		}
-	default:
-		return nil, invalidParam("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
-	}
+	tool := &bedrockToolSpec{Name: bedrockJSONTool, Description: description}
+	tool.InputSchema.JSON = schema
 	return tool, nil
 }
 
@@ -666,59 +612,25 @@ func bedrockResponseFormat(raw json.RawMessage) (*bedrockToolSpec, error) {
 // merging consecutive turns of one role (tool results become user turns) because
 // Converse requires user and assistant turns to alternate, starting with the user.
 func bedrockMessages(in []bedrockChatMessage) ([]bedrockBlock, []bedrockMessage, error) {
-	if len(in) == 0 {
-		return nil, nil, invalidParam("messages", "'messages' must contain at least one message")
-	}
-	var system []bedrockBlock
-	out := make([]bedrockMessage, 0, len(in))
-	for i := range in {
+	system, turns, err := chatConversation(len(in), func(i int) (string, []bedrockBlock, error) {
 		m := &in[i]
-		var (
-			role   string
-			blocks []bedrockBlock
-			err    error
-		)
-		switch m.Role {
-		case "system", "developer":
-			if blocks, err = bedrockParts(m.Content, i, bedrockTextOnly); err != nil {
-				return nil, nil, err
-			}
-			system = append(system, bedrockCacheAfter(blocks, m.CacheControl)...)
-			continue
-		case "user":
-			role = "user"
-			if blocks, err = bedrockParts(m.Content, i, bedrockUserParts); err == nil && len(blocks) == 0 {
-				err = invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
-			}
-		case "assistant":
-			role = "assistant"
-			blocks, err = bedrockAssistant(m, i)
-		case "tool":
-			role = "user"
-			blocks, err = bedrockToolResultBlock(m, i)
-		case "function":
-			err = unsupportedParam(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
-		default:
-			err = invalidParam(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(blocks) == 0 {
-			continue // an empty assistant turn says nothing; dropping it keeps turns alternating
-		}
-		blocks = bedrockCacheAfter(blocks, m.CacheControl)
-		if n := len(out); n > 0 && out[n-1].Role == role {
-			out[n-1].Content = append(out[n-1].Content, blocks...)
-			continue
-		}
-		out = append(out, bedrockMessage{Role: role, Content: blocks})
+		role, blocks, err := convertChatMessage(m.Role, i, "assistant", chatRoles[bedrockBlock]{
+			system:    func() ([]bedrockBlock, error) { return bedrockParts(m.Content, i, bedrockTextOnly) },
+			user:      func() ([]bedrockBlock, error) { return bedrockParts(m.Content, i, bedrockUserParts) },
+			assistant: func() ([]bedrockBlock, error) { return bedrockAssistant(m, i) },
+			tool:      func() ([]bedrockBlock, error) { return bedrockToolResultBlock(m, i) },
+		})
+		return role, bedrockCacheAfter(blocks, m.CacheControl), err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(out) == 0 {
-		return nil, nil, invalidParam("messages", "'messages' must contain a user message besides system messages")
-	}
-	if out[0].Role != "user" {
+	if turns[0].role != "user" {
 		return nil, nil, invalidParam("messages", "Bedrock requires the conversation to start with a user message (system messages aside)")
+	}
+	out := make([]bedrockMessage, len(turns))
+	for i, t := range turns {
+		out[i] = bedrockMessage{Role: t.role, Content: t.blocks}
 	}
 	return system, out, nil
 }
@@ -746,16 +658,12 @@ func bedrockParts(raw json.RawMessage, msg int, allowed int) ([]bedrockBlock, er
 		return nil, nil
 	}
 	param := fmt.Sprintf("messages[%d].content", msg)
-	if raw[0] == '"' {
-		var s string
-		if err := decodeParam(raw, &s, param); err != nil || s == "" {
-			return nil, err
-		}
-		return []bedrockBlock{{Text: &s}}, nil
-	}
-	var parts []bedrockChatPart
-	if err := decodeParam(raw, &parts, param); err != nil {
+	s, parts, err := decodeContent[bedrockChatPart](raw, paramName(param))
+	if err != nil || (s != nil && *s == "") {
 		return nil, err
+	}
+	if s != nil {
+		return []bedrockBlock{{Text: s}}, nil
 	}
 	blocks := make([]bedrockBlock, 0, len(parts))
 	for j := range parts {
@@ -764,12 +672,9 @@ func bedrockParts(raw json.RawMessage, msg int, allowed int) ([]bedrockBlock, er
 		var b bedrockBlock
 		switch {
 		case part.Type == "text" || (part.Type == "refusal" && allowed == bedrockAssistantParts):
-			text := part.Text
-			if part.Type == "refusal" {
-				text = part.Refusal // an earlier refusal, replayed as what was said
-			}
-			if text == nil {
-				return nil, invalidParam(pp, "%s: a %s part needs '%s'", pp, part.Type, part.Type)
+			text, err := chatPartText(part.Type, part.Text, part.Refusal, paramName(pp))
+			if err != nil {
+				return nil, err
 			}
 			if *text == "" {
 				continue
@@ -805,19 +710,9 @@ var bedrockImageFormats = map[string]string{
 
 // bedrockImageOf maps an image_url holding a base64 data URL to an image block.
 func bedrockImageOf(raw json.RawMessage, param string) (*bedrockImage, error) {
-	var u string
-	if len(raw) > 0 && raw[0] == '"' {
-		if err := decodeParam(raw, &u, param+".image_url"); err != nil {
-			return nil, err
-		}
-	} else {
-		var obj struct {
-			URL string `json:"url"`
-		}
-		if err := decodeParam(raw, &obj, param+".image_url"); err != nil {
-			return nil, err
-		}
-		u = obj.URL
+	u, err := imageURLOf(raw, paramName(param+".image_url"))
+	if err != nil {
+		return nil, err
 	}
 	media, data, ok := bedrockDataURL(u)
 	if !ok {

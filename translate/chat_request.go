@@ -159,3 +159,198 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 	}
 	return list, nil
 }
+
+// chatTurn is one turn of a conversation: a role and what the provider's blocks (or
+// parts) say in it.
+type chatTurn[B any] struct {
+	role   string
+	blocks []B
+}
+
+// chatConversation converts the n messages of a request with convert (which converts
+// message i; see convertChatMessage) into the system blocks and the conversation,
+// merging consecutive turns of one role (tool results become user turns) because the
+// providers expect user and assistant turns to alternate.
+func chatConversation[B any](n int, convert func(i int) (string, []B, error)) ([]B, []chatTurn[B], error) {
+	if n == 0 {
+		return nil, nil, invalidParam("messages", "'messages' must contain at least one message")
+	}
+	var system []B
+	turns := make([]chatTurn[B], 0, n)
+	for i := range n {
+		role, blocks, err := convert(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		if role == "" {
+			system = append(system, blocks...)
+			continue
+		}
+		if len(blocks) == 0 {
+			continue // an empty assistant turn says nothing; dropping it keeps turns alternating
+		}
+		if k := len(turns); k > 0 && turns[k-1].role == role {
+			turns[k-1].blocks = append(turns[k-1].blocks, blocks...)
+			continue
+		}
+		turns = append(turns, chatTurn[B]{role, blocks})
+	}
+	if len(turns) == 0 {
+		return nil, nil, invalidParam("messages", "'messages' must contain a user message besides system messages")
+	}
+	return system, turns, nil
+}
+
+// chatRoles converts one OpenAI message for a provider whose conversation alternates
+// user and assistant turns: each function converts the message for its role.
+type chatRoles[B any] struct {
+	system, user, assistant, tool func() ([]B, error)
+}
+
+// convertChatMessage converts message i, whose role is role, with the function of conv
+// its role calls for. It returns the turn the blocks belong to: "" for a system message,
+// "user" for user messages and tool results, assistant for an assistant message.
+func convertChatMessage[B any](role string, i int, assistant string, conv chatRoles[B]) (string, []B, error) {
+	switch role {
+	case "system", "developer":
+		blocks, err := conv.system()
+		return "", blocks, err
+	case "user":
+		blocks, err := conv.user()
+		if err == nil && len(blocks) == 0 {
+			err = invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
+		}
+		return "user", blocks, err
+	case "assistant":
+		blocks, err := conv.assistant()
+		return assistant, blocks, err
+	case "tool":
+		blocks, err := conv.tool()
+		return "user", blocks, err
+	case "function":
+		return "", nil, unsupportedParam(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
+	}
+	return "", nil, invalidParam(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, role)
+}
+
+// decodeContent decodes a message's "content", which is not null: a string comes back
+// as text, an array of parts as parts.
+func decodeContent[P any](raw json.RawMessage, param func() string) (*string, []P, error) {
+	if raw[0] == '"' {
+		var s string
+		err := decodeParamAt(raw, &s, param)
+		return &s, nil, err
+	}
+	var parts []P
+	err := decodeParamAt(raw, &parts, param)
+	return nil, parts, err
+}
+
+// chatPartText is the text of a "text" content part, or of a "refusal" part, an earlier
+// refusal replayed as what the assistant said; never nil. part names the part for the 400
+// when the field is missing.
+func chatPartText(typ string, text, refusal *string, part func() string) (*string, error) {
+	if typ == "refusal" {
+		text = refusal
+	}
+	if text == nil {
+		return nil, invalidParam(part(), "%s: a %s part needs '%s'", part(), typ, typ)
+	}
+	return text, nil
+}
+
+// imageURLOf reads an image_url part's URL: {"url": ...}, or a bare URL string. param
+// names the image_url member.
+func imageURLOf(raw json.RawMessage, param func() string) (string, error) {
+	if len(raw) > 0 && raw[0] == '"' {
+		var u string
+		err := decodeParamAt(raw, &u, param)
+		return u, err
+	}
+	var obj struct {
+		URL string `json:"url"`
+	}
+	err := decodeParamAt(raw, &obj, param)
+	return obj.URL, err
+}
+
+// parseToolChoice reads a tool_choice that is set (not null) for a request whose tools
+// are named by has: a mode ("auto", "none" or "required"), or the function the choice
+// names. provider names the API that takes no other choices.
+func parseToolChoice(raw json.RawMessage, hasTools bool, provider string, has func(name string) bool) (mode, function string, err error) {
+	if !hasTools {
+		return "", "", invalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
+	}
+	if raw[0] == '"' {
+		if err := decodeParam(raw, &mode, "tool_choice"); err != nil {
+			return "", "", err
+		}
+		switch mode {
+		case "auto", "none", "required":
+			return mode, "", nil
+		}
+		return "", "", invalidParam("tool_choice", "Invalid value for 'tool_choice': %q", mode)
+	}
+	var obj struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if err := decodeParam(raw, &obj, "tool_choice"); err != nil {
+		return "", "", err
+	}
+	if obj.Type != "function" {
+		return "", "", unsupportedParam("tool_choice", fmt.Sprintf("of type %q cannot be sent to %s", obj.Type, provider))
+	}
+	if !has(obj.Function.Name) {
+		return "", "", invalidParam("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
+	}
+	return "", obj.Function.Name, nil
+}
+
+// jsonToolFormat reads a response_format that is set (not null) for the providers that
+// serve JSON output through a forced tool (Anthropic, Bedrock): ok is false for plain
+// text; otherwise description and schema are the tool's, the schema an object's because
+// the output comes back as tool input. provider names the API in that 400.
+func jsonToolFormat(raw json.RawMessage, provider string) (description string, schema json.RawMessage, ok bool, err error) {
+	var rf struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Description string          `json:"description"`
+			Schema      json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	}
+	if err := decodeParam(raw, &rf, "response_format"); err != nil {
+		return "", nil, false, err
+	}
+	description, schema = "Respond with a JSON object.", json.RawMessage(`{"type":"object"}`)
+	switch rf.Type {
+	case "text":
+		return "", nil, false, nil
+	case "json_object":
+	case "json_schema":
+		if rf.JSONSchema == nil {
+			return "", nil, false, invalidParam("response_format.json_schema", "response_format of type json_schema needs 'json_schema'")
+		}
+		if rf.JSONSchema.Description != "" {
+			description = rf.JSONSchema.Description
+		}
+		if !isNull(rf.JSONSchema.Schema) {
+			var top struct {
+				Type string `json:"type"`
+			}
+			if err := decodeParam(rf.JSONSchema.Schema, &top, "response_format.json_schema.schema"); err != nil {
+				return "", nil, false, err
+			}
+			if top.Type != "object" {
+				return "", nil, false, unsupportedParam("response_format.json_schema.schema",
+					"must describe an object (\"type\": \"object\"): "+provider+" returns structured output as tool input, which is an object")
+			}
+			schema = rf.JSONSchema.Schema
+		}
+	default:
+		return "", nil, false, invalidParam("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
+	}
+	return description, schema, true, nil
+}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -409,57 +410,22 @@ func geminiRefuse(in *gemChatRequest) error {
 // conversation. Consecutive turns of one role are merged (tool results become user
 // turns), so user and model turns alternate.
 func geminiContents(in []gemChatMessage, gemini3 bool) (*geminiContent, []geminiContent, error) {
-	if len(in) == 0 {
-		return nil, nil, invalidParam("messages", "'messages' must contain at least one message")
-	}
-	var system []geminiPart
-	out := make([]geminiContent, 0, len(in))
 	calls := make(map[string]string) // tool_call_id -> function name, latest call winning
-	for i := range in {
+	system, turns, err := chatConversation(len(in), func(i int) (string, []geminiPart, error) {
 		m := &in[i]
-		var (
-			role  string
-			parts []geminiPart
-			err   error
-		)
-		switch m.Role {
-		case "system", "developer":
-			parts, err = geminiParts(m.Content, i, gemTextOnly)
-			system = append(system, parts...)
-			if err != nil {
-				return nil, nil, err
-			}
-			continue
-		case "user":
-			role = "user"
-			if parts, err = geminiParts(m.Content, i, gemUserParts); err == nil && len(parts) == 0 {
-				err = invalidParam(fmt.Sprintf("messages[%d].content", i), "messages[%d]: a user message must have non-empty content", i)
-			}
-		case "assistant":
-			role = "model"
-			parts, err = geminiAssistant(m, i, calls, gemini3)
-		case "tool":
-			role = "user"
-			parts, err = geminiToolResult(m, i, calls)
-		case "function":
-			err = unsupportedParam(fmt.Sprintf("messages[%d].role", i), "'function' is deprecated; answer tool calls with role 'tool'")
-		default:
-			err = invalidParam(fmt.Sprintf("messages[%d].role", i), "Invalid value for 'messages[%d].role': %q", i, m.Role)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(parts) == 0 {
-			continue // an empty assistant turn says nothing; dropping it keeps turns alternating
-		}
-		if n := len(out); n > 0 && out[n-1].Role == role {
-			out[n-1].Parts = append(out[n-1].Parts, parts...)
-			continue
-		}
-		out = append(out, geminiContent{Role: role, Parts: parts})
+		return convertChatMessage(m.Role, i, "model", chatRoles[geminiPart]{
+			system:    func() ([]geminiPart, error) { return geminiParts(m.Content, i, gemTextOnly) },
+			user:      func() ([]geminiPart, error) { return geminiParts(m.Content, i, gemUserParts) },
+			assistant: func() ([]geminiPart, error) { return geminiAssistant(m, i, calls, gemini3) },
+			tool:      func() ([]geminiPart, error) { return geminiToolResult(m, i, calls) },
+		})
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(out) == 0 {
-		return nil, nil, invalidParam("messages", "'messages' must contain a user message besides system messages")
+	out := make([]geminiContent, len(turns))
+	for i, t := range turns {
+		out[i] = geminiContent{Role: t.role, Parts: t.blocks}
 	}
 	var sys *geminiContent
 	if len(system) > 0 {
@@ -481,17 +447,12 @@ func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error
 	if isNull(raw) {
 		return nil, nil
 	}
-	param := func() string { return fmt.Sprintf("messages[%d].content", msg) }
-	if raw[0] == '"' {
-		var s string
-		if err := decodeParamAt(raw, &s, param); err != nil || s == "" {
-			return nil, err
-		}
-		return []geminiPart{{Text: s}}, nil
-	}
-	var parts []gemChatPart
-	if err := decodeParamAt(raw, &parts, param); err != nil {
+	s, parts, err := decodeContent[gemChatPart](raw, func() string { return fmt.Sprintf("messages[%d].content", msg) })
+	if err != nil || (s != nil && *s == "") {
 		return nil, err
+	}
+	if s != nil {
+		return []geminiPart{{Text: *s}}, nil
 	}
 	out := make([]geminiPart, 0, len(parts))
 	for j := range parts {
@@ -500,12 +461,9 @@ func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error
 		var p geminiPart
 		switch {
 		case part.Type == "text" || (part.Type == "refusal" && allowed == gemAssistantParts):
-			text := part.Text
-			if part.Type == "refusal" {
-				text = part.Refusal // an earlier refusal, replayed as what was said
-			}
-			if text == nil {
-				return nil, invalidParam(pp(), "%s: a %s part needs '%s'", pp(), part.Type, part.Type)
+			text, err := chatPartText(part.Type, part.Text, part.Refusal, pp)
+			if err != nil {
+				return nil, err
 			}
 			if *text == "" {
 				continue
@@ -544,19 +502,9 @@ func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error
 // URLs fileData.
 func geminiImage(raw json.RawMessage, part func() string) (geminiPart, error) {
 	param := func() string { return part() + ".image_url" }
-	var u string
-	if len(raw) > 0 && raw[0] == '"' {
-		if err := decodeParamAt(raw, &u, param); err != nil {
-			return geminiPart{}, err
-		}
-	} else {
-		var obj struct {
-			URL string `json:"url"`
-		}
-		if err := decodeParamAt(raw, &obj, param); err != nil {
-			return geminiPart{}, err
-		}
-		u = obj.URL
+	u, err := imageURLOf(raw, param)
+	if err != nil {
+		return geminiPart{}, err
 	}
 	if media, data, ok := parseDataURL(u); ok {
 		return geminiPart{InlineData: &geminiBlob{MimeType: media, Data: data}}, nil
@@ -740,45 +688,20 @@ func geminiToolChoice(raw json.RawMessage, names []string) (*geminiToolConfig, e
 	if isNull(raw) {
 		return nil, nil
 	}
-	if len(names) == 0 {
-		return nil, invalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified")
-	}
-	mode := func(m string, allowed ...string) *geminiToolConfig {
-		return &geminiToolConfig{FunctionCallingConfig: geminiFunctionCallingConfig{Mode: m, AllowedFunctionNames: allowed}}
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := decodeParamAt(raw, &s, paramName("tool_choice")); err != nil {
-			return nil, err
-		}
-		switch s {
-		case "auto":
-			return mode("AUTO"), nil
-		case "none":
-			return mode("NONE"), nil
-		case "required":
-			return mode("ANY"), nil
-		}
-		return nil, invalidParam("tool_choice", "Invalid value for 'tool_choice': %q", s)
-	}
-	var obj struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if err := decodeParamAt(raw, &obj, paramName("tool_choice")); err != nil {
+	mode, name, err := parseToolChoice(raw, len(names) > 0, "Gemini", func(name string) bool { return slices.Contains(names, name) })
+	if err != nil {
 		return nil, err
 	}
-	if obj.Type != "function" {
-		return nil, unsupportedParam("tool_choice", fmt.Sprintf("of type %q cannot be sent to Gemini", obj.Type))
+	cfg := geminiFunctionCallingConfig{Mode: "ANY"} // required, or the function named
+	switch {
+	case name != "":
+		cfg.AllowedFunctionNames = []string{name}
+	case mode == "auto":
+		cfg.Mode = "AUTO"
+	case mode == "none":
+		cfg.Mode = "NONE"
 	}
-	for _, n := range names {
-		if n == obj.Function.Name {
-			return mode("ANY", n), nil
-		}
-	}
-	return nil, invalidParam("tool_choice", "tool_choice names function %q, which is not in 'tools'", obj.Function.Name)
+	return &geminiToolConfig{FunctionCallingConfig: cfg}, nil
 }
 
 // geminiGeneration builds generationConfig from the sampling, length, stop, format and

@@ -40,9 +40,11 @@ type Anthropic struct {
 	// Key, when set, must arrive as "x-api-key: <Key>".
 	Key string
 
+	// recorder keeps the requests. FailNext failures fall on valid requests only, each
+	// with the error type Anthropic documents for its status (529 is overloaded_error).
+	recorder
+
 	mu       sync.Mutex
-	requests []Request
-	failures []int    // statuses to answer the next requests with, in order
 	breaks   []string // how to end the next streams early; see BreakNextStream
 	prefixes map[[32]byte]bool
 	ids      int
@@ -62,14 +64,6 @@ func StartAnthropic(t testing.TB, key string) (*Anthropic, *httptest.Server) {
 	return f, srv
 }
 
-// FailNext makes the next len(statuses) valid requests fail with those statuses, in
-// order, with the error type Anthropic documents for each (529 is overloaded_error).
-func (f *Anthropic) FailNext(statuses ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failures = append(f.failures, statuses...)
-}
-
 // BreakNextStream makes the next streamed answer stop after its first text delta: with
 // an error event of errorType (such as "overloaded_error"), or, when errorType is "", by
 // ending the response without message_stop, as a dropped connection does.
@@ -77,13 +71,6 @@ func (f *Anthropic) BreakNextStream(errorType string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.breaks = append(f.breaks, errorType)
-}
-
-// Requests returns what the fake received so far.
-func (f *Anthropic) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]Request(nil), f.requests...)
 }
 
 // ServeHTTP checks and answers one request, in the order the API does: path,
@@ -94,9 +81,7 @@ func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnthropicError(w, 400, "invalid_request_error", "could not read the request body")
 		return
 	}
-	f.mu.Lock()
-	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
-	f.mu.Unlock()
+	f.record(r, body)
 
 	switch {
 	case r.URL.Path != "/v1/messages" && r.URL.Path != anthropicCountPath:
@@ -133,11 +118,8 @@ func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	fail := f.nextFailure()
 	f.mu.Lock()
-	var fail int
-	if len(f.failures) > 0 {
-		fail, f.failures = f.failures[0], f.failures[1:]
-	}
 	brk, broken := "", false
 	if req.Stream && len(f.breaks) > 0 {
 		brk, f.breaks, broken = f.breaks[0], f.breaks[1:], true

@@ -53,9 +53,11 @@ type Bedrock struct {
 	// Now is the fake's clock for the signature's age check; nil means time.Now.
 	Now func() time.Time
 
+	// recorder keeps the requests. FailNext failures fall on requests that pass
+	// authentication, each with the exception Bedrock documents for its status.
+	recorder
+
 	mu             sync.Mutex
-	requests       []Request
-	failures       []int    // statuses to answer the next requests with, in order
 	streamFailures []string // exception types to end the next streams with; "" cuts
 }
 
@@ -73,14 +75,6 @@ func StartBedrock(t testing.TB, region, accessKeyID, secretAccessKey string) (*B
 	return f, srv
 }
 
-// FailNext makes the next len(statuses) requests that pass authentication fail with
-// those statuses, in order, with the exception Bedrock documents for each.
-func (f *Bedrock) FailNext(statuses ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failures = append(f.failures, statuses...)
-}
-
 // FailStreamNext makes the next ConverseStream response end, after its first text delta,
 // with an exception frame of the given type (ThrottlingException,
 // ModelStreamErrorException, ...); "" instead cuts the connection there.
@@ -88,13 +82,6 @@ func (f *Bedrock) FailStreamNext(exceptionType string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.streamFailures = append(f.streamFailures, exceptionType)
-}
-
-// Requests returns what the fake received so far.
-func (f *Bedrock) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]Request(nil), f.requests...)
 }
 
 // bedrockPath matches the operations the fake serves; the model ID is one escaped segment.
@@ -106,9 +93,7 @@ func (f *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeBedrockError(w, 400, "ValidationException", "could not read the request body")
 		return
 	}
-	f.mu.Lock()
-	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
-	f.mu.Unlock()
+	f.record(r, body)
 
 	if status, exception, msg := f.authenticate(r, body); status != 0 {
 		writeBedrockError(w, status, exception, msg)
@@ -125,12 +110,7 @@ func (f *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeBedrockError(w, 400, "ValidationException", "The provided model identifier is invalid.")
 		return
 	}
-	f.mu.Lock()
-	var fail int
-	if len(f.failures) > 0 {
-		fail, f.failures = f.failures[0], f.failures[1:]
-	}
-	f.mu.Unlock()
+	fail := f.nextFailure()
 	if fail != 0 {
 		exception, msg := bedrockFailure(fail)
 		writeBedrockError(w, fail, exception, msg)

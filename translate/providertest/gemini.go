@@ -57,10 +57,13 @@ type Google struct {
 	// API's 400 INVALID_ARGUMENT about the input token count.
 	MaxInputTokens int
 
+	// recorder keeps the requests. FailNext failures fall on requests that pass
+	// authentication, each with the canonical status Google sends for it (429 is
+	// RESOURCE_EXHAUSTED, 503 UNAVAILABLE, ...).
+	recorder
+
 	mu       sync.Mutex
-	url      string // the server's URL, for the token_uri of service-account keys
-	requests []Request
-	failures []int    // statuses to answer the next requests with, in order
+	url      string   // the server's URL, for the token_uri of service-account keys
 	breaks   []string // how to end the next streams early; see BreakNextStream
 	tokens   map[string]bool
 	accounts map[string]*rsa.PublicKey // service account email -> its key
@@ -90,15 +93,6 @@ func startGoogle(t testing.TB, f *Google) (*Google, *httptest.Server) {
 	return f, srv
 }
 
-// FailNext makes the next len(statuses) requests that pass authentication fail with
-// those statuses, in order, with the canonical status Google sends for each (429 is
-// RESOURCE_EXHAUSTED, 503 UNAVAILABLE, ...).
-func (f *Google) FailNext(statuses ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failures = append(f.failures, statuses...)
-}
-
 // BreakNextStream makes the next streamed answer stop after its first event: with an
 // error event of the canonical status given (such as "UNAVAILABLE"), or, when status is
 // "", by ending the response without a finishReason, as a dropped connection does.
@@ -106,13 +100,6 @@ func (f *Google) BreakNextStream(status string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.breaks = append(f.breaks, status)
-}
-
-// Requests returns what the fake received so far.
-func (f *Google) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]Request(nil), f.requests...)
 }
 
 // AccessToken issues an OAuth2 access token Vertex AI requests may carry, as the token
@@ -245,9 +232,7 @@ func (f *Google) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeGoogleError(w, 400, "could not read the request body")
 		return
 	}
-	f.mu.Lock()
-	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
-	f.mu.Unlock()
+	f.record(r, body)
 	if r.URL.Path == "/token" {
 		f.token(w, r, body)
 		return
@@ -287,12 +272,7 @@ func (f *Google) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f.mu.Lock()
-	var fail int
-	if len(f.failures) > 0 {
-		fail, f.failures = f.failures[0], f.failures[1:]
-	}
-	f.mu.Unlock()
+	fail := f.nextFailure()
 	if fail != 0 {
 		writeGoogleError(w, fail, fmt.Sprintf("the fake provider was told to fail with %d", fail))
 		return

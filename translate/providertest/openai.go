@@ -15,18 +15,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// Request is one request a fake provider received.
-type Request struct {
-	Method string
-	Path   string // with the query
-	Header http.Header
-	Body   []byte
-}
 
 // OpenAI is a fake OpenAI-compatible API: chat completions (JSON and streamed),
 // completions, embeddings and models, under /v1 and under Azure's deployments path. It
@@ -36,9 +27,9 @@ type OpenAI struct {
 	// the Azure path), as the real APIs require.
 	Key string
 
-	mu       sync.Mutex
-	requests []Request
-	failures []int // statuses to answer the next requests with, in order
+	// recorder keeps the requests. FailNext failures fall on every request, with
+	// OpenAI-shaped error bodies.
+	recorder
 }
 
 // StartOpenAI serves a fake OpenAI API on a loopback port until the test ends. Its API
@@ -51,34 +42,14 @@ func StartOpenAI(t testing.TB, key string) (*OpenAI, *httptest.Server) {
 	return f, srv
 }
 
-// FailNext makes the next len(statuses) requests fail with those statuses, in order,
-// with OpenAI-shaped error bodies.
-func (f *OpenAI) FailNext(statuses ...int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failures = append(f.failures, statuses...)
-}
-
-// Requests returns what the fake received so far.
-func (f *OpenAI) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]Request(nil), f.requests...)
-}
-
 func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeOpenAIError(w, 400, "could not read the request body", "invalid_request_error", "")
 		return
 	}
-	f.mu.Lock()
-	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
-	var fail int
-	if len(f.failures) > 0 {
-		fail, f.failures = f.failures[0], f.failures[1:]
-	}
-	f.mu.Unlock()
+	f.record(r, body)
+	fail := f.nextFailure()
 
 	op, azure := strings.CutPrefix(r.URL.Path, "/openai/deployments/")
 	if azure {
