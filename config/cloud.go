@@ -132,6 +132,11 @@ func (d *decoder) finishVertex(dr *draft, params string) {
 	}
 	express := dep.VertexCredentials == "" && dep.APIKey != ""
 
+	if spec, ok := translate.LookupModel("vertex_ai", dep.Model); express && ok && spec.Serves(translate.Messages) {
+		// Claude on Vertex AI is served through rawPredict with an access token only.
+		d.errorf(dr.params, credPath, "required for Claude models on Vertex AI (%s): a service-account key file or its JSON (or set %s); express mode's api_key serves Google's models only",
+			dep.Model, googleCredentialsEnv)
+	}
 	location := dep.VertexLocation
 	if express {
 		location = "global" // express mode is served by the global endpoint only

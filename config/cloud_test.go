@@ -159,6 +159,11 @@ func TestParseCloudProviderErrors(t *testing.T) {
 			},
 		},
 		{
+			name:   "vertex Claude in express mode",
+			params: `{model: vertex_ai/claude-sonnet-4@20250514, api_key: AQ.express}`,
+			want:   []string{at + ".vertex_credentials: required for Claude models on Vertex AI (claude-sonnet-4@20250514): a service-account key file or its JSON (or set GOOGLE_APPLICATION_CREDENTIALS); express mode's api_key serves Google's models only"},
+		},
+		{
 			name:   "vertex key file missing",
 			params: `{model: vertex_ai/g, vertex_project: p, vertex_credentials: ` + filepath.Join(dir, "nope.json") + `}`,
 			want: []string{at + ".vertex_credentials: key file " + filepath.Join(dir, "nope.json") +

@@ -7,8 +7,10 @@ import (
 )
 
 // Native Anthropic clients call /v1/messages and /v1/messages/count_tokens in Anthropic's
-// own format. Their bodies and streams pass through to anthropic/ deployments unchanged
-// (model aside), so every deployment an attempt may reach must speak that format: an
+// own format. Their bodies and streams pass through to Anthropic-format deployments:
+// anthropic/ (model aside), Claude on Vertex AI (vertex_ai/claude-*, rawPredict) and
+// Claude on Bedrock (bedrock/anthropic.claude-*, InvokeModel), each attempt translated by
+// its own deployment's provider. So every deployment an attempt may reach must speak that format: an
 // upstream stage cannot refuse an attempt in a way Envoy retries elsewhere. Their errors,
 // tollgate's own included, take Anthropic's shape, which their SDKs parse.
 
@@ -38,7 +40,7 @@ func unsupportedEndpoint(name string, a *alias, ep translate.Endpoint) error {
 		verb = "is"
 	}
 	return fail(errUnsupportedEndpoint, "model",
-		"model %q cannot serve /v1/%s (Anthropic's Messages API): every deployment it may be sent to, fallbacks included, must be an anthropic/ deployment, and %s %s not; call /v1/chat/completions for this model",
+		"model %q cannot serve /v1/%s (Anthropic's Messages API): every deployment it may be sent to, fallbacks included, must be an Anthropic-format deployment (anthropic/, vertex_ai/claude-* or bedrock/anthropic.claude-*), and %s %s not; call /v1/chat/completions for this model",
 		name, ep, strings.Join(others, ", "), verb)
 }
 

@@ -52,11 +52,11 @@ func TestRouterNativeAnthropic(t *testing.T) {
 		{name: "an alias that may fall back to OpenAI", path: "/v1/messages", key: []string{"x-api-key", masterKey},
 			body: `{"model":"claude-fb","max_tokens":5,"messages":[]}`,
 			want: outcome{Phase: "immediate", Status: 400, Set: jsonReply(), Body: anthropicError("invalid_request_error",
-				`model "claude-fb" cannot serve /v1/messages (Anthropic's Messages API): every deployment it may be sent to, fallbacks included, must be an anthropic/ deployment, and gpt-0 (openai) is not; call /v1/chat/completions for this model`)}},
+				`model "claude-fb" cannot serve /v1/messages (Anthropic's Messages API): every deployment it may be sent to, fallbacks included, must be an Anthropic-format deployment (anthropic/, vertex_ai/claude-* or bedrock/anthropic.claude-*), and gpt-0 (openai) is not; call /v1/chat/completions for this model`)}},
 		{name: "an OpenAI alias", path: "/v1/messages", key: []string{"x-api-key", masterKey},
 			body: `{"model":"gpt","max_tokens":5,"messages":[]}`,
 			want: outcome{Phase: "immediate", Status: 400, Set: jsonReply(), Body: anthropicError("invalid_request_error",
-				`model "gpt" cannot serve /v1/messages (Anthropic's Messages API): every deployment it may be sent to, fallbacks included, must be an anthropic/ deployment, and gpt-0 (openai) is not; call /v1/chat/completions for this model`)}},
+				`model "gpt" cannot serve /v1/messages (Anthropic's Messages API): every deployment it may be sent to, fallbacks included, must be an Anthropic-format deployment (anthropic/, vertex_ai/claude-* or bedrock/anthropic.claude-*), and gpt-0 (openai) is not; call /v1/chat/completions for this model`)}},
 		{name: "unknown model", path: "/v1/messages", key: []string{"x-api-key", masterKey},
 			body: `{"model":"nope","messages":[]}`,
 			want: outcome{Phase: "immediate", Status: 404, Set: jsonReply(), Body: anthropicError("not_found_error",
@@ -114,5 +114,39 @@ func TestUpstreamNativeAnthropic(t *testing.T) {
 		Remove: removedExcept("x-api-key", "anthropic-version", "anthropic-beta")}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("request body response (-want +got):\n%s", diff)
+	}
+}
+
+// TestSpeaksNativeClaudeOnClouds: Claude on Vertex AI and on Bedrock speak Anthropic's
+// Messages API alongside anthropic/, each translated by its own provider; Gemini on
+// Vertex AI and Bedrock's other models do not, and count_tokens stays anthropic/'s.
+func TestSpeaksNativeClaudeOnClouds(t *testing.T) {
+	dep := func(provider, model string) *deployment {
+		spec, ok := translate.LookupModel(provider, model)
+		if !ok {
+			t.Fatalf("no spec for %s/%s", provider, model)
+		}
+		return &deployment{id: provider + "/" + model, spec: spec}
+	}
+	anthropic := dep("anthropic", "claude-sonnet-4-5")
+	vertex := dep("vertex_ai", "claude-sonnet-4@20250514")
+	bedrock := dep("bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0")
+	cases := []struct {
+		name  string
+		chain []*deployment
+		ep    translate.Endpoint
+		want  bool
+	}{
+		{"all three Claude hosts", []*deployment{anthropic, vertex, bedrock}, translate.Messages, true},
+		{"Vertex AI alone", []*deployment{vertex}, translate.Messages, true},
+		{"Bedrock alone", []*deployment{bedrock}, translate.Messages, true},
+		{"Gemini on Vertex AI as a fallback", []*deployment{vertex, dep("vertex_ai", "gemini-2.5-pro")}, translate.Messages, false},
+		{"Nova on Bedrock", []*deployment{dep("bedrock", "amazon.nova-pro-v1:0")}, translate.Messages, false},
+		{"count_tokens on Vertex AI", []*deployment{anthropic, vertex}, translate.CountTokens, false},
+	}
+	for _, tc := range cases {
+		if got := (&alias{chain: tc.chain}).speaksNative(tc.ep); got != tc.want {
+			t.Errorf("%s: speaksNative(%s) = %v, want %v", tc.name, tc.ep, got, tc.want)
+		}
 	}
 }

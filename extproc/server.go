@@ -181,7 +181,7 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 }
 
 func newDeployment(d *config.Deployment) (*deployment, error) {
-	spec, ok := translate.Lookup(d.Provider)
+	spec, ok := translate.LookupModel(d.Provider, d.Model)
 	if !ok {
 		return nil, fmt.Errorf("deployment %s: unknown provider %q", d.ID, d.Provider)
 	}

@@ -47,8 +47,10 @@ import (
 //     ignored. Unknown parameters are refused, as OpenAI refuses them.
 //   - reasoning_effort becomes a thinking budget (thinkingLevel for Gemini 3 models), and
 //     LiteLLM's "thinking", "top_k" and "safety_settings" extensions are honoured.
-//   - vertex_ai/ serves Google's own models; Anthropic models on Vertex AI (claude-*) use
-//     Anthropic's format at a different publisher path and are refused here.
+//   - vertex_ai/ serves Google's own models here; Anthropic models on Vertex AI (claude-*)
+//     use Anthropic's format at a different publisher path, and LookupModel gives their
+//     deployments vertexAnthropicSpec instead (vertex_anthropic.go). This translator
+//     still refuses them, should one reach it.
 
 const (
 	// geminiDefaultBase is the Gemini API's host.

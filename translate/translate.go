@@ -166,6 +166,21 @@ func Lookup(provider string) (*Spec, bool) {
 	return s, ok
 }
 
+// LookupModel returns the spec for a deployment of model under a provider prefix: the
+// provider's, except where the provider serves the model in another family's format.
+// Vertex AI serves Claude models (vertex_ai/claude-*) in Anthropic's Messages format, and
+// Bedrock serves Claude models (bedrock/anthropic.claude-*) to native Messages clients
+// through InvokeModel in that format too.
+func LookupModel(provider, model string) (*Spec, bool) {
+	switch {
+	case provider == "vertex_ai" && isVertexAnthropic(model):
+		return vertexAnthropicSpec, true
+	case provider == "bedrock" && isBedrockAnthropic(model):
+		return bedrockAnthropicSpec, true
+	}
+	return Lookup(provider)
+}
+
 // Providers lists the known provider prefixes, sorted.
 func Providers() []string {
 	names := make([]string, 0, len(registry))

@@ -447,7 +447,7 @@ general_settings:
 		wantInMsg   string
 	}{
 		{"wrong key", "claude", []string{"x-api-key", "sk-wrong", "anthropic-version", "2023-06-01"}, 0, 401, "authentication_error", "invalid API key"},
-		{"alias without Anthropic deployments", "gpt", anthropicHeaders, 0, 400, "invalid_request_error", "must be an anthropic/ deployment"},
+		{"alias without Anthropic deployments", "gpt", anthropicHeaders, 0, 400, "invalid_request_error", "must be an Anthropic-format deployment"},
 		{"provider error passes", "claude", anthropicHeaders, 400, 400, "invalid_request_error", "told to fail with 400"},
 	}
 	for _, tc := range errorsCases {

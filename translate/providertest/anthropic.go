@@ -118,7 +118,21 @@ func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	fail := f.nextFailure()
+	if fail := f.nextFailure(); fail != 0 {
+		typ := anthropicErrorTypes[fail]
+		if typ == "" {
+			typ = "api_error"
+		}
+		writeAnthropicError(w, fail, typ, fmt.Sprintf("the fake provider was told to fail with %d", fail))
+		return
+	}
+	f.respond(w, req, nil)
+}
+
+// respond answers a checked Messages request: a Message, or its event stream. frames,
+// when set, writes the stream's events in another framing (Bedrock's event stream)
+// instead of server-sent events.
+func (f *Anthropic) respond(w http.ResponseWriter, req *anthropicRequest, frames func(w http.ResponseWriter) func(map[string]any)) {
 	f.mu.Lock()
 	brk, broken := "", false
 	if req.Stream && len(f.breaks) > 0 {
@@ -129,17 +143,13 @@ func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	usage := f.usage(req)
 	f.mu.Unlock()
 
-	if fail != 0 {
-		typ := anthropicErrorTypes[fail]
-		if typ == "" {
-			typ = "api_error"
-		}
-		writeAnthropicError(w, fail, typ, fmt.Sprintf("the fake provider was told to fail with %d", fail))
-		return
-	}
 	reply := anthropicReply(req)
 	usage.OutputTokens = countTokens(reply.text)
 	if req.Stream {
+		if frames != nil {
+			emitAnthropic(frames(w), id, req.Model, reply, usage, brk, broken)
+			return
+		}
 		streamAnthropic(w, id, req.Model, reply, usage, brk, broken)
 		return
 	}
@@ -262,6 +272,11 @@ func streamAnthropic(w http.ResponseWriter, id, model string, reply anthropicAns
 			flusher.Flush()
 		}
 	}
+	emitAnthropic(send, id, model, reply, usage, brk, broken)
+}
+
+// emitAnthropic sends the events of streamAnthropic's flow, however they are framed.
+func emitAnthropic(send func(map[string]any), id, model string, reply anthropicAnswer, usage anthropicUsage, brk string, broken bool) {
 	start := usage
 	start.OutputTokens = 1
 	send(map[string]any{"type": "message_start", "message": map[string]any{

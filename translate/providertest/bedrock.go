@@ -57,6 +57,9 @@ type Bedrock struct {
 	// authentication, each with the exception Bedrock documents for its status.
 	recorder
 
+	// claude answers InvokeModel for Anthropic's models, as the Anthropic fake does.
+	claude Anthropic
+
 	mu             sync.Mutex
 	streamFailures []string // exception types to end the next streams with; "" cuts
 }
@@ -85,7 +88,7 @@ func (f *Bedrock) FailStreamNext(exceptionType string) {
 }
 
 // bedrockPath matches the operations the fake serves; the model ID is one escaped segment.
-var bedrockPath = regexp.MustCompile(`^/model/([^/]+)/(converse|converse-stream|invoke)$`)
+var bedrockPath = regexp.MustCompile(`^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$`)
 
 func (f *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -116,9 +119,13 @@ func (f *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeBedrockError(w, fail, exception, msg)
 		return
 	}
-	switch m[2] {
-	case "invoke":
+	switch {
+	case strings.Contains(model, "anthropic.") && (m[2] == "invoke" || m[2] == "invoke-with-response-stream"):
+		f.invokeClaude(w, body, m[2] == "invoke-with-response-stream")
+	case m[2] == "invoke":
 		f.invoke(w, model, body)
+	case m[2] == "invoke-with-response-stream":
+		writeBedrockError(w, 400, "ValidationException", "The provided model doesn't support streaming.")
 	default:
 		f.converse(w, body, m[2] == "converse-stream")
 	}

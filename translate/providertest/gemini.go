@@ -62,6 +62,9 @@ type Google struct {
 	// RESOURCE_EXHAUSTED, 503 UNAVAILABLE, ...).
 	recorder
 
+	// claude answers Anthropic's models (publishers/anthropic), as the Anthropic fake does.
+	claude Anthropic
+
 	mu       sync.Mutex
 	url      string   // the server's URL, for the token_uri of service-account keys
 	breaks   []string // how to end the next streams early; see BreakNextStream
@@ -219,9 +222,12 @@ func googleReason(reason, service string) map[string]any {
 }
 
 var (
-	geminiPath  = regexp.MustCompile(`^/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$`)
-	vertexPath  = regexp.MustCompile(`^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+):([A-Za-z]+)$`)
-	expressPath = regexp.MustCompile(`^/(v1|v1beta1)/publishers/google/models/([^/:]+):([A-Za-z]+)$`)
+	geminiPath = regexp.MustCompile(`^/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$`)
+	vertexPath = regexp.MustCompile(`^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+):([A-Za-z]+)$`)
+	// vertexClaudePath is Claude on Vertex AI
+	// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude).
+	vertexClaudePath = regexp.MustCompile(`^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$`)
+	expressPath      = regexp.MustCompile(`^/(v1|v1beta1)/publishers/google/models/([^/:]+):([A-Za-z]+)$`)
 )
 
 // ServeHTTP routes a request by its path to the Gemini API, Vertex AI (regional or express
@@ -256,6 +262,22 @@ func (f *Google) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !f.checkKey(w, r, service) {
 			return
 		}
+	case vertexClaudePath.MatchString(m):
+		p := vertexClaudePath.FindStringSubmatch(m)
+		if !f.checkBearer(w, r) {
+			return
+		}
+		if p[2] != f.Project || p[3] != f.Location {
+			writeGoogleError(w, 403, fmt.Sprintf("Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/%s/locations/%s/publishers/anthropic/models/%s' (or it may not exist).", p[2], p[3], p[4]),
+				map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "aiplatform.googleapis.com"})
+			return
+		}
+		if fail := f.nextFailure(); fail != 0 {
+			writeGoogleError(w, fail, fmt.Sprintf("the fake provider was told to fail with %d", fail))
+			return
+		}
+		f.rawPredict(w, p[4], body, p[5] == "streamRawPredict")
+		return
 	case vertexPath.MatchString(m):
 		p := vertexPath.FindStringSubmatch(m)
 		model, method, vertex = p[4], p[5], true
