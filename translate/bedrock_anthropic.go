@@ -2,7 +2,6 @@ package translate
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -100,16 +99,13 @@ func (b bedrockAnthropicTranslator) Stream(ep Endpoint, o StreamOptions) Stream 
 // eventstream decoder. The events it produces go through anthropicPassStream, which reads
 // usage and ends a stream cut short with an error event.
 type bedrockInvokeStream struct {
-	dec     *eventstream.Decoder
-	rd      bytes.Reader
-	payload []byte
-	carry   []byte
-	pass    anthropicPassStream
-	failed  bool
+	frames bedrockFrames
+	pass   anthropicPassStream
+	failed bool
 }
 
 func newBedrockInvokeStream() *bedrockInvokeStream {
-	return &bedrockInvokeStream{dec: eventstream.NewDecoder()}
+	return &bedrockInvokeStream{frames: newBedrockFrames()}
 }
 
 // Usage is what the Anthropic events said so far.
@@ -121,43 +117,22 @@ func (s *bedrockInvokeStream) Next(chunk []byte, end bool) ([]byte, error) {
 		return nil, nil
 	}
 	var out []byte
-	data := chunk
-	if len(s.carry) > 0 {
-		s.carry = append(s.carry, chunk...)
-		data = s.carry
+	read := s.frames.feed(chunk, func(msg eventstream.Message) bool {
+		out = s.message(out, msg)
+		return !s.failed
+	})
+	if !read {
+		out = s.fail(out, 502, "", "Bedrock sent a stream frame tollgate could not read")
 	}
-	for !s.failed && len(data) >= 4 {
-		n := binary.BigEndian.Uint32(data)
-		if n < bedrockMinFrame || n > bedrockMaxFrame {
-			out = s.fail(out, 502, "", "Bedrock sent a stream frame tollgate could not read")
-			break
-		}
-		if uint32(len(data)) < n {
-			break
-		}
-		out = s.frame(out, data[:n])
-		data = data[n:]
-	}
-	if s.failed {
-		s.carry = nil
-		return out, nil
-	}
-	s.carry = append(s.carry[:0], data...)
-	if end {
+	if end && !s.failed {
 		tail, _ := s.pass.Next(nil, true)
 		out = append(out, tail...)
 	}
 	return out, nil
 }
 
-// frame converts one complete frame.
-func (s *bedrockInvokeStream) frame(out, b []byte) []byte {
-	s.rd.Reset(b)
-	msg, err := s.dec.Decode(&s.rd, s.payload[:0])
-	if err != nil {
-		return s.fail(out, 502, "", "Bedrock sent a stream frame tollgate could not read")
-	}
-	s.payload = msg.Payload
+// message converts one decoded frame.
+func (s *bedrockInvokeStream) message(out []byte, msg eventstream.Message) []byte {
 	switch bedrockHeader(msg.Headers, ":message-type") {
 	case "event":
 		if bedrockHeader(msg.Headers, ":event-type") != "chunk" {

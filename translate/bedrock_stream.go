@@ -17,6 +17,56 @@ const bedrockMaxFrame = 1 << 20
 // lengths and their CRC) and the 4-byte message CRC.
 const bedrockMinFrame = 16
 
+// bedrockFrames cuts an application/vnd.amazon.eventstream body into messages as it
+// arrives. A frame split across chunks waits for its remaining bytes (the prelude's total
+// length says how many); each complete frame is decoded, CRCs checked, by the AWS SDK's
+// eventstream decoder. Memory stays bounded by bedrockMaxFrame.
+type bedrockFrames struct {
+	dec     *eventstream.Decoder
+	rd      bytes.Reader
+	payload []byte // the decoder's payload buffer, reused frame to frame
+	carry   []byte // the start of a frame whose end has not arrived
+}
+
+func newBedrockFrames() bedrockFrames { return bedrockFrames{dec: eventstream.NewDecoder()} }
+
+// feed decodes every complete frame of chunk, after what earlier chunks left, and hands
+// each message to each; a message's payload is valid only during its call. each returns
+// false to stop, and the rest of the stream is then ignored. feed returns false when a
+// frame cannot be read.
+func (f *bedrockFrames) feed(chunk []byte, each func(eventstream.Message) bool) bool {
+	data := chunk
+	if len(f.carry) > 0 {
+		f.carry = append(f.carry, chunk...)
+		data = f.carry
+	}
+	for len(data) >= 4 {
+		n := binary.BigEndian.Uint32(data)
+		if n < bedrockMinFrame || n > bedrockMaxFrame {
+			f.carry = nil
+			return false
+		}
+		if uint32(len(data)) < n {
+			break
+		}
+		f.rd.Reset(data[:n])
+		msg, err := f.dec.Decode(&f.rd, f.payload[:0])
+		if err != nil {
+			f.carry = nil
+			return false
+		}
+		f.payload = msg.Payload
+		data = data[n:]
+		if !each(msg) {
+			f.carry = nil
+			return true
+		}
+	}
+	// data may be the tail of carry itself: append moves it to the front safely.
+	f.carry = append(f.carry[:0], data...)
+	return true
+}
+
 // Kinds of content block, as the stream needs to tell them apart.
 const (
 	bedrockBlockTool = iota + 1 // a client tool call: delta.tool_calls
@@ -33,10 +83,8 @@ type bedrockStreamBlock struct {
 // application/vnd.amazon.eventstream frames
 // (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html),
 // into OpenAI chat.completion.chunk events
-// (https://platform.openai.com/docs/api-reference/chat-streaming) as it arrives. A frame
-// split across chunks waits for its remaining bytes (the prelude's total length says how
-// many); each complete frame is decoded, CRCs checked, by the AWS SDK's eventstream
-// decoder and forwarded at once. Memory stays bounded by bedrockMaxFrame.
+// (https://platform.openai.com/docs/api-reference/chat-streaming) as it arrives, frame by
+// frame (bedrockFrames).
 //
 // The output always ends with "data: [DONE]": after messageStop and metadata normally,
 // after an OpenAI-style error event when Bedrock sends an exception, a frame cannot be
@@ -45,10 +93,7 @@ type bedrockStream struct {
 	tr           bedrockTranslator
 	includeUsage bool
 
-	dec     *eventstream.Decoder
-	rd      bytes.Reader
-	payload []byte // the decoder's payload buffer, reused frame to frame
-	carry   []byte // the start of a frame whose end has not arrived
+	frames bedrockFrames
 
 	head    []byte // `data: {"id":...,"model":...` shared by every chunk
 	started bool
@@ -64,7 +109,7 @@ type bedrockStream struct {
 // newBedrockStream starts a stream translation. includeUsage says whether the client
 // gets the final usage chunk (stream_options.include_usage); Usage() is kept either way.
 func newBedrockStream(tr bedrockTranslator, includeUsage bool) *bedrockStream {
-	return &bedrockStream{tr: tr, includeUsage: includeUsage, dec: eventstream.NewDecoder(),
+	return &bedrockStream{tr: tr, includeUsage: includeUsage, frames: newBedrockFrames(),
 		blocks: make(map[int]*bedrockStreamBlock, 2)}
 }
 
@@ -78,43 +123,21 @@ func (s *bedrockStream) Next(chunk []byte, end bool) ([]byte, error) {
 		return nil, nil
 	}
 	var out []byte
-	data := chunk
-	if len(s.carry) > 0 {
-		s.carry = append(s.carry, chunk...)
-		data = s.carry
+	read := s.frames.feed(chunk, func(msg eventstream.Message) bool {
+		out = s.message(out, msg)
+		return !s.done
+	})
+	if !read {
+		out = s.fail(out, "Bedrock sent a stream frame tollgate could not read")
 	}
-	for !s.done && len(data) >= 4 {
-		n := binary.BigEndian.Uint32(data)
-		if n < bedrockMinFrame || n > bedrockMaxFrame {
-			out = s.fail(out, "Bedrock sent a stream frame tollgate could not read")
-			break
-		}
-		if uint32(len(data)) < n {
-			break
-		}
-		out = s.frame(out, data[:n])
-		data = data[n:]
-	}
-	if s.done {
-		s.carry = nil
-		return out, nil
-	}
-	// data may be the tail of carry itself: append moves it to the front safely.
-	s.carry = append(s.carry[:0], data...)
-	if end {
+	if end && !s.done {
 		out = s.fail(out, "the Bedrock stream ended before the message was complete; retry the request")
 	}
 	return out, nil
 }
 
-// frame decodes one complete frame and translates it by its message type.
-func (s *bedrockStream) frame(out, b []byte) []byte {
-	s.rd.Reset(b)
-	msg, err := s.dec.Decode(&s.rd, s.payload[:0])
-	if err != nil {
-		return s.fail(out, "Bedrock sent a stream frame tollgate could not read")
-	}
-	s.payload = msg.Payload
+// message translates one decoded frame by its message type.
+func (s *bedrockStream) message(out []byte, msg eventstream.Message) []byte {
 	switch bedrockHeader(msg.Headers, ":message-type") {
 	case "event":
 		return s.event(out, bedrockHeader(msg.Headers, ":event-type"), msg.Payload)
@@ -276,6 +299,5 @@ func (s *bedrockStream) finish(out []byte, stopReason string) []byte {
 // fail ends the client's stream with an error event and [DONE].
 func (s *bedrockStream) fail(out []byte, msg string) []byte {
 	s.done = true
-	s.carry = nil
 	return appendStreamInterrupted(out, msg)
 }
