@@ -68,7 +68,8 @@ func TestBuiltinProviders(t *testing.T) {
 		have[e.Provider] = true
 	}
 	for _, p := range []string{"openai", "anthropic", "bedrock", "gemini", "groq", "deepseek", "xai",
-		"perplexity", "openrouter", "ollama", "ollama_chat", "hosted_vllm", "azure", "mistral", "fireworks_ai"} {
+		"perplexity", "openrouter", "ollama", "ollama_chat", "hosted_vllm", "azure", "mistral", "fireworks_ai",
+		"together_ai"} {
 		if !have[p] {
 			t.Errorf("no built-in price for provider %q", p)
 		}
@@ -103,6 +104,18 @@ func TestBuiltinLookup(t *testing.T) {
 		{"gemini", "gemini-3-pro-preview", "gemini", "gemini-3-pro-preview", 2_000_000},
 		{"mistral", "codestral-latest", "mistral", "codestral-latest", 300_000},
 		{"fireworks_ai", "accounts/fireworks/models/gpt-oss-120b", "fireworks_ai", "accounts/fireworks/models/gpt-oss-120b", 150_000},
+		// config.yaml names: together_ai/<org>/<model>, groq/openai/..., openrouter/<vendor>/<model>.
+		{"together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo", 1_040_000},
+		{"together_ai", "deepseek-ai/DeepSeek-V4-Pro-0813", "together_ai", "deepseek-ai/DeepSeek-V4-Pro-0813", 1_320_000},
+		{"groq", "openai/gpt-oss-20b", "groq", "openai/gpt-oss-20b", 75_000},
+		{"deepseek", "deepseek-flash", "deepseek", "deepseek-flash", 300_000},
+		{"deepseek", "deepseek-v4-pro", "deepseek", "deepseek-v4-pro", 1_320_000},
+		{"openrouter", "openai/gpt-5", "openrouter", "openai/gpt-5", 1_250_000},
+		// Vertex AI has no entries of its own: its Claude models (dated with "@") and
+		// Gemini models fall back to the model vendor's entry.
+		{"vertex_ai", "claude-sonnet-4-5@20250929", "anthropic", "claude-sonnet-4-5", 3_000_000},
+		{"vertex_ai", "claude-sonnet-5", "anthropic", "claude-sonnet-5", 2_000_000},
+		{"vertex_ai", "gemini-2.5-flash", "gemini", "gemini-2.5-flash", 300_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider+"/"+tt.model, func(t *testing.T) {
