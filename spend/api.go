@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,10 +60,16 @@ const (
 	maxPageSize     = 1000
 )
 
-// logFilters are /spend/logs's equality filters besides api_key.
-var logFilters = []struct{ param, column string }{
-	{"user_id", "user_id"}, {"team_id", "team_id"}, {"end_user", "end_user"},
-	{"request_id", "request_id"}, {"model", "model_group"},
+// logFilters are /spend/logs's equality filters besides api_key. The indexes on user,
+// team and end user leave out the rows where those are empty (migration 0011), so their
+// conditions also say the value is not empty: the planner uses a partial index only
+// when the query implies its predicate, which a parameter alone does not.
+var logFilters = []struct{ param, cond string }{
+	{"user_id", "user_id = $%d AND user_id <> ''"},
+	{"team_id", "team_id = $%d AND team_id <> ''"},
+	{"end_user", "end_user = $%d AND end_user <> ''"},
+	{"request_id", "request_id = $%d"},
+	{"model", "model_group = $%d"},
 }
 
 // Logs serves GET /spend/logs. Query parameters, all optional and combined with AND:
@@ -82,52 +89,11 @@ func (a *API) Logs(w http.ResponseWriter, r *http.Request) {
 	if !allowGET(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if key := q.Get("api_key"); key != "" {
-		add("api_key = $%d", hashKey(key))
-	}
-	for _, f := range logFilters {
-		if v := q.Get(f.param); v != "" {
-			add(f.column+" = $%d", v)
-		}
-	}
-	from, to, err := dateRange(q.Get("start_date"), q.Get("end_date"))
+	sql, args, err := logsQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if !from.IsZero() {
-		add("start_time >= $%d", from)
-	}
-	if !to.IsZero() {
-		add("start_time < $%d", to)
-	}
-	page, err := intParam(q.Get("page"), "page", 1, 1, 1<<30)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	size, err := intParam(q.Get("page_size"), "page_size", defaultPageSize, 1, maxPageSize)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-
-	sql := `SELECT ` + strings.Join(logColumns, ", ") + ` FROM ` + logsTable
-	if len(where) > 0 {
-		sql += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	args = append(args, size, (page-1)*size)
-	sql += fmt.Sprintf(` ORDER BY start_time DESC, request_id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
-
 	rows, err := a.pool.Query(r.Context(), sql, args...)
 	if err != nil {
 		a.internalError(w, "query spend logs", err)
@@ -142,6 +108,48 @@ func (a *API) Logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, out)
+}
+
+// logsQuery is the query /spend/logs runs for the parameters q, and its arguments.
+func logsQuery(q url.Values) (sql string, args []any, err error) {
+	var where []string
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if key := q.Get("api_key"); key != "" {
+		add("api_key = $%d", hashKey(key))
+	}
+	for _, f := range logFilters {
+		if v := q.Get(f.param); v != "" {
+			add(f.cond, v)
+		}
+	}
+	from, to, err := dateRange(q.Get("start_date"), q.Get("end_date"))
+	if err != nil {
+		return "", nil, err
+	}
+	if !from.IsZero() {
+		add("start_time >= $%d", from)
+	}
+	if !to.IsZero() {
+		add("start_time < $%d", to)
+	}
+	page, err := intParam(q.Get("page"), "page", 1, 1, 1<<30)
+	if err != nil {
+		return "", nil, err
+	}
+	size, err := intParam(q.Get("page_size"), "page_size", defaultPageSize, 1, maxPageSize)
+	if err != nil {
+		return "", nil, err
+	}
+	sql = `SELECT ` + strings.Join(logColumns, ", ") + ` FROM ` + logsTable
+	if len(where) > 0 {
+		sql += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, size, (page-1)*size)
+	sql += fmt.Sprintf(` ORDER BY start_time DESC, request_id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	return sql, args, nil
 }
 
 // scanRecord reads a row of logColumns.

@@ -1,7 +1,9 @@
 package spend
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 )
 
 // apiFixture is a small, hand-checkable set of records behind a real HTTP server.
@@ -236,4 +239,75 @@ func TestGlobalSpendReportAPI(t *testing.T) {
 func jsonNum(f float64) string {
 	b, _ := json.Marshal(f)
 	return string(b)
+}
+
+// TestSpendLogsFiltersUseIndexes plans each /spend/logs filter's WHERE clause as a
+// prepared statement's generic plan (what a parameter gets once Postgres caches the
+// plan), with sequential scans priced out and without the ORDER BY, so that only the
+// filter's own index can serve it: a partial index whose predicate the query does not
+// imply cannot, and the plan shows a sequential scan instead.
+func TestSpendLogsFiltersUseIndexes(t *testing.T) {
+	s := newTestSchema(t)
+	w := newTestWriter(t, s, fastOptions(t, t.TempDir()))
+	for _, r := range makeRecords(0, 100, testBase) {
+		w.Enqueue(r)
+	}
+	closeWriter(t, w)
+	ctx := context.Background()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		q     url.Values
+		index string
+	}{
+		{url.Values{"api_key": {"sk-test-1"}}, "tollgate_spend_logs_key"},
+		{url.Values{"team_id": {"team-a"}}, "tollgate_spend_logs_team"},
+		{url.Values{"user_id": {"user-1"}}, "tollgate_spend_logs_user"},
+		{url.Values{"end_user": {"customer-1"}}, "tollgate_spend_logs_end_user"},
+		{url.Values{"model": {"gpt-5.5"}}, "tollgate_spend_logs_model"},
+		{url.Values{"request_id": {"req-0000007"}}, "tollgate_spend_logs_pkey"},
+		{url.Values{"start_date": {"2026-03-14"}}, "tollgate_spend_logs_time"},
+	} {
+		sql, args, err := logsQuery(tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, where, _ := strings.Cut(sql, " WHERE ")
+		where, _, _ = strings.Cut(where, " ORDER BY ")
+		name := fmt.Sprintf("filter_%d", i)
+		if _, err := conn.Conn().Prepare(ctx, name, `SELECT count(*) FROM `+logsTable+` WHERE `+where); err != nil {
+			t.Fatal(err)
+		}
+		// EXECUTE takes literals, not parameters; the last two arguments are the page's.
+		params := make([]string, len(args)-2)
+		for j, a := range args[:len(params)] {
+			switch v := a.(type) {
+			case string:
+				params[j] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+			case time.Time:
+				params[j] = "'" + v.Format(time.RFC3339Nano) + "'"
+			default:
+				t.Fatalf("argument %T", a)
+			}
+		}
+		rows, err := conn.Query(ctx, `EXPLAIN EXECUTE `+name+`(`+strings.Join(params, ", ")+`)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each month's partition has its own copy of the index, named after the parent's.
+		plan := strings.Join(lines, "\n")
+		if strings.Contains(plan, "Seq Scan") || !strings.Contains(plan, strings.TrimPrefix(tc.index, "tollgate_spend_logs")) {
+			t.Errorf("/spend/logs?%s does not use %s:\n%s", tc.q.Encode(), tc.index, plan)
+		}
+	}
 }

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -22,9 +22,11 @@ import (
 //   - Enqueue never waits for Postgres: it appends the record to a bounded in-memory
 //     queue, or, when the queue is full, to the spool on disk.
 //   - A background loop flushes the queue when BatchSize records are waiting and at
-//     least every FlushInterval, in one transaction per flush: find which of the
-//     batch's (request_id, start_time) keys tollgate_spend_logs already has, COPY the
-//     other records into it, and add exactly those to tollgate_spend_daily.
+//     least every FlushInterval, in one transaction per flush (a large flush is split
+//     across Options.Connections transactions at once): COPY the records into
+//     tollgate_spend_logs, skipping the (request_id, start_time) keys it already has,
+//     and add exactly the records copied to tollgate_spend_daily and to
+//     Options.OnInsert.
 //   - When Postgres fails, the batch goes to the spool (fsync'd) instead, and so do the
 //     batches after it until Postgres is tried again, RetryInterval later. When it
 //     answers, the spool is replayed, oldest segment first, and each segment is deleted
@@ -92,8 +94,11 @@ type Options struct {
 	QueueSize int
 	// RetryInterval is how long Postgres rests after a failure (1s).
 	RetryInterval time.Duration
-	// FlushTimeout bounds one batch's transaction (30s).
+	// FlushTimeout bounds one batch's transactions (30s).
 	FlushTimeout time.Duration
+	// Connections is how many transactions a large batch is split across, run at once
+	// (2). The pool needs that many connections free.
+	Connections int
 	// RetentionMonths, when positive, drops spend log partitions of months before the
 	// current month and the RetentionMonths months before it. 0 keeps everything. The
 	// daily rollups are kept regardless.
@@ -103,6 +108,12 @@ type Options struct {
 	PartitionsAhead int
 	// MaintenanceInterval is how often partitions are created and expired (1h).
 	MaintenanceInterval time.Duration
+	// OnInsert, when set, runs in each transaction that inserts records, with exactly the
+	// records it inserts (never a record Postgres already had): what it writes commits
+	// with them, once per record. tollgate adds the records' cost to the budgets' spend
+	// here (keys.AddSpend). An error fails the batch, which is retried like a Postgres
+	// failure.
+	OnInsert InsertFunc
 	// Logger receives the writer's logs (slog.Default()). Records are never logged:
 	// rejected ones go to the spool directory.
 	Logger *slog.Logger
@@ -117,6 +128,7 @@ func (o *Options) defaults() {
 	setDefault(&o.QueueSize, 20_000)
 	setDefault(&o.RetryInterval, time.Second)
 	setDefault(&o.FlushTimeout, 30*time.Second)
+	setDefault(&o.Connections, 2)
 	setDefault(&o.PartitionsAhead, 2)
 	setDefault(&o.MaintenanceInterval, time.Hour)
 	if o.Logger == nil {
@@ -127,6 +139,9 @@ func (o *Options) defaults() {
 	}
 	o.QueueSize = max(o.QueueSize, o.BatchSize)
 }
+
+// InsertFunc is Options.OnInsert.
+type InsertFunc func(ctx context.Context, tx pgx.Tx, inserted []Record) error
 
 func setDefault[T int | time.Duration](v *T, def T) {
 	if *v <= 0 {
@@ -425,14 +440,37 @@ func (w *Writer) insert(ctx context.Context, recs []Record) error {
 // caused, rather than failing (connections, resources, timeouts, deadlocks), which
 // waiting cures.
 func refused(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+	code := pgErrorCode(err)
+	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23")
 }
 
+// insertOnce writes recs in one transaction, or, for a batch of at least 2*minSplit
+// records, in up to Options.Connections transactions at once, each with a slice of it:
+// Postgres then maintains the indexes on several cores. Each slice is idempotent on its
+// own, so when one fails the caller's retry of the whole batch skips what the others
+// committed.
 func (w *Writer) insertOnce(ctx context.Context, recs []Record) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
 	defer cancel()
-	inserted, err := insertBatch(ctx, w.pool, recs)
+	parts := min(w.opts.Connections, len(recs)/minSplit)
+	if parts <= 1 {
+		return w.insertPart(ctx, recs)
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		part := recs[i*len(recs)/parts : (i+1)*len(recs)/parts]
+		wg.Go(func() { errs[i] = w.insertPart(ctx, part) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// minSplit is the smallest slice of a batch worth a transaction of its own.
+const minSplit = 500
+
+func (w *Writer) insertPart(ctx context.Context, recs []Record) error {
+	inserted, err := insertBatch(ctx, w.pool, recs, w.opts.OnInsert)
 	if err != nil {
 		return err
 	}

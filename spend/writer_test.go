@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 )
 
 // fastOptions flush and retry quickly, so tests wait milliseconds, not seconds.
@@ -144,6 +145,7 @@ func TestWriterIsIdempotent(t *testing.T) {
 	opts := fastOptions(t, dir)
 	opts.FlushInterval = time.Hour // one batch, flushed by Close
 	opts.BatchSize = 1000
+	opts.OnInsert = countInserted(t, s)
 	w := newTestWriter(t, s, opts)
 	for _, r := range recs {
 		w.Enqueue(r)
@@ -158,6 +160,7 @@ func TestWriterIsIdempotent(t *testing.T) {
 	if st.Written != 100 || st.Duplicates != 120 || st.Replayed != 60 {
 		t.Errorf("Stats = %+v, want 100 written, 120 duplicates, 60 replayed", st)
 	}
+	checkCounted(t, s)
 }
 
 // TestWriterSurvivesPostgresOutage is the issue's load test: 10,000 records enqueued by
@@ -169,6 +172,7 @@ func TestWriterSurvivesPostgresOutage(t *testing.T) {
 	dir := t.TempDir()
 	opts := fastOptions(t, dir)
 	opts.QueueSize = 2000
+	opts.OnInsert = countInserted(t, s)
 	w, err := NewWriter(s.connect(t, proxy.addr()), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +204,38 @@ func TestWriterSurvivesPostgresOutage(t *testing.T) {
 	}
 	if segs := spoolSegments(t, dir); len(segs) != 0 {
 		t.Errorf("spool segments left after replay: %v", segs)
+	}
+	checkCounted(t, s)
+}
+
+// countInserted is an Options.OnInsert that adds the records it is given to a table
+// of totals, in the writer's transaction, as keys.AddSpend adds their cost to budgets.
+func countInserted(t *testing.T, s *testSchema) InsertFunc {
+	t.Helper()
+	if _, err := s.pool.Exec(context.Background(), `CREATE TABLE counted (records bigint, spend bigint);
+		INSERT INTO counted VALUES (0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	return func(ctx context.Context, tx pgx.Tx, recs []Record) error {
+		var spend int64
+		for i := range recs {
+			spend += recs[i].CostMicros
+		}
+		_, err := tx.Exec(ctx, `UPDATE counted SET records = records + $1, spend = spend + $2`, len(recs), spend)
+		return err
+	}
+}
+
+// checkCounted asserts that countInserted saw every stored record exactly once.
+func checkCounted(t *testing.T, s *testSchema) {
+	t.Helper()
+	var counted, countedSpend, stored, storedSpend int64
+	if err := s.pool.QueryRow(context.Background(), `SELECT records, spend, (SELECT count(*) FROM tollgate_spend_logs),
+		(SELECT sum(spend) FROM tollgate_spend_logs) FROM counted`).Scan(&counted, &countedSpend, &stored, &storedSpend); err != nil {
+		t.Fatal(err)
+	}
+	if counted != stored || countedSpend != storedSpend {
+		t.Errorf("OnInsert counted %d records, %d µ$; the spend logs hold %d, %d µ$", counted, countedSpend, stored, storedSpend)
 	}
 }
 
