@@ -201,8 +201,8 @@ func newID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// liveSpend reads scopes' spend from Redis, which is ahead of Postgres by up to one
-// FlushInterval. Scopes Redis cannot answer for keep their Postgres value.
+// liveSpend reads scopes' spend from Redis, which is ahead of Postgres by the spend
+// records not yet written. Scopes Redis cannot answer for keep their Postgres value.
 func (s *Store) liveSpend(ctx context.Context, scopes []scope) map[scope]int64 {
 	out := map[scope]int64{}
 	if len(scopes) == 0 {

@@ -293,9 +293,9 @@ func publicID(sc scope) string {
 	return sc.id
 }
 
-// Settle ends a request that went upstream: it frees the reservation and records the
-// actual cost (micro-dollars) and tokens against every scope. Spend reaches Postgres in
-// the background within Options.FlushInterval.
+// Settle ends a request that went upstream: it frees the reservation and counts the
+// actual cost (micro-dollars) and tokens against every scope in Redis. The cost reaches
+// Postgres with the request's spend record (AddSpend).
 func (s *Store) Settle(ctx context.Context, res *Reservation, actualMicroUSD, tokens int64) error {
 	return s.finish(ctx, res, max(actualMicroUSD, 0), max(tokens, 0)-res.tokens)
 }
@@ -307,9 +307,6 @@ func (s *Store) Release(ctx context.Context, res *Reservation) error {
 }
 
 func (s *Store) finish(ctx context.Context, res *Reservation, actual, tokenDelta int64) error {
-	if actual > 0 {
-		s.spend.add(res.scopes, actual)
-	}
 	if res.Unchecked {
 		return nil
 	}
@@ -320,7 +317,8 @@ func (s *Store) finish(ctx context.Context, res *Reservation, actual, tokenDelta
 	member := res.id + ":" + strconv.FormatInt(res.cost, 10)
 	crossed, err := settleScript.Run(ctx, s.rdb, keys, member, actual, tokenDelta, res.minute).Int64Slice()
 	if err != nil {
-		// The reservation expires by itself; the spend still reaches Postgres.
+		// The reservation expires by itself; the spend still reaches Postgres with the
+		// request's spend record.
 		return unavailable("tollgate could not settle the request in Redis", err)
 	}
 	for _, i := range crossed {

@@ -61,11 +61,6 @@ func TestBudgetConcurrency(t *testing.T) {
 	if reserved != 0 || refused.Load() == 0 {
 		t.Errorf("reserved = %d, refused = %d: want 0 reserved after settlement and some refusals", reserved, refused.Load())
 	}
-	waitFor(t, "Postgres to record the same spend", func() bool {
-		var pg int64
-		testPG.QueryRow(ctx, `SELECT spend FROM tollgate_keys WHERE token = $1`, Hash(key)).Scan(&pg)
-		return pg == spend
-	})
 }
 
 // counters reads a scope's spend and reserved counters from Redis.
@@ -295,17 +290,40 @@ func TestSpendReachesPostgres(t *testing.T) {
 	if err := e.s().Settle(ctx, res, 77, 10); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "spend in Postgres", func() bool {
-		var k, tm, m, c, mb int64
+	// Settle counts in Redis only; Postgres counts the spend records as they land.
+	pgSpend := func() (k, tm, m, c, mb int64) {
+		t.Helper()
 		err := testPG.QueryRow(ctx, `SELECT
 			(SELECT spend FROM tollgate_keys WHERE token = $1),
 			(SELECT spend FROM tollgate_teams WHERE team_id = $2),
 			(SELECT spend FROM tollgate_team_members WHERE team_id = $2 AND user_id = $3),
-			(SELECT spend FROM tollgate_end_users WHERE user_id = $4),
+			coalesce((SELECT spend FROM tollgate_end_users WHERE user_id = $4), 0),
 			(SELECT spend FROM tollgate_key_model_budgets WHERE token = $1 AND model = 'm')`,
 			Hash(key), team, user, cust).Scan(&k, &tm, &m, &c, &mb)
-		return err == nil && k == 77 && tm == 77 && m == 77 && c == 77 && mb == 77
-	})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if k, tm, m, c, mb := pgSpend(); k+tm+m+c+mb != 0 {
+		t.Errorf("Postgres spend before the record landed: %d %d %d %d %d, want 0", k, tm, m, c, mb)
+	}
+	rec := Spend{KeyHash: Hash(key), TeamID: team, UserID: user, EndUser: cust, Model: "m", MicroUSD: 77}
+	e.record(rec, Spend{KeyHash: Hash(key), TeamID: team, UserID: user, EndUser: cust, Model: "other", MicroUSD: 0})
+	if k, tm, m, c, mb := pgSpend(); k != 77 || tm != 77 || m != 77 || c != 77 || mb != 77 {
+		t.Errorf("Postgres spend (key, team, member, end user, model budget) = %d %d %d %d %d, want 77 each", k, tm, m, c, mb)
+	}
+	// A key with no team answers to its user's budget instead.
+	solo := e.generate(map[string]any{"user_id": user})
+	e.record(Spend{KeyHash: Hash(solo), UserID: user, MicroUSD: 5}, Spend{KeyHash: Hash(solo), UserID: user, MicroUSD: 6})
+	var keySpend, userSpend int64
+	if err := testPG.QueryRow(ctx, `SELECT (SELECT spend FROM tollgate_keys WHERE token = $1), (SELECT spend FROM tollgate_users WHERE user_id = $2)`,
+		Hash(solo), user).Scan(&keySpend, &userSpend); err != nil {
+		t.Fatal(err)
+	}
+	if keySpend != 11 || userSpend != 11 {
+		t.Errorf("team-less key: key spend %d, user spend %d, want 11 each", keySpend, userSpend)
+	}
 	info := e.ok("GET", "/customer/info?end_user_id="+cust, nil)
 	if info["spend"] != 0.000077 {
 		t.Errorf("end user created by its first request: %v", info)

@@ -50,10 +50,10 @@
 // held by requests in flight, a request is refused with a 429 and retry-after (it may fit
 // once they settle); once the budget is spent, with budget_exceeded. Settle replaces the
 // reservation with the actual cost; Release frees it when the request failed; a
-// reservation of a crashed process expires by itself. Settled spend is added to Postgres
-// in the background every Options.FlushInterval (never on the request path); a rebuild
-// restores Redis's counters from it. budget_duration resets are done by one replica
-// (a Postgres advisory lock).
+// reservation of a crashed process expires by itself. Postgres's spend totals are the
+// sum of the spend records: the spend writer adds each record's cost (AddSpend) in the
+// transaction that stores it, off the request path; a rebuild restores Redis's counters
+// from them. budget_duration resets are done by one replica (a Postgres advisory lock).
 //
 // # Failure modes
 //
@@ -61,8 +61,8 @@
 // Options.ServeCachedWhenRedisDown, recently verified keys keep working from the cache
 // and requests are admitted without budget or rate-limit checks (flagged Unchecked).
 // Postgres down: authentication, budgets and limits keep working from Redis; admin
-// changes fail with ErrUnavailable; settled spend waits in memory and is added when
-// Postgres returns.
+// changes fail with ErrUnavailable; spend reaches Postgres with the spend records, which
+// wait in the spend writer's spool until Postgres returns.
 //
 // # Errors
 //

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -97,7 +98,6 @@ func testOptions(prefix string) Options {
 	return Options{
 		Prefix:        prefix,
 		CheckInterval: 50 * time.Millisecond,
-		FlushInterval: 100 * time.Millisecond,
 		ResetInterval: 200 * time.Millisecond,
 	}
 }
@@ -159,6 +159,16 @@ func (e *env) open(tune func(*Options)) *Store {
 
 // s is the env's first store.
 func (e *env) s() *Store { return e.stores[0] }
+
+// record adds spends to Postgres as the spend writer does when it stores their records.
+func (e *env) record(spends ...Spend) {
+	e.t.Helper()
+	if err := pgx.BeginFunc(context.Background(), testPG, func(tx pgx.Tx) error {
+		return AddSpend(context.Background(), tx, spends)
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
 
 // call makes an admin API request with key and returns the status and decoded body.
 func (e *env) call(method, path, key string, body any) (int, map[string]any) {

@@ -24,8 +24,9 @@ var resettable = []struct {
 // passed: spend goes to zero in Postgres and Redis, and the next reset is scheduled one
 // budget_duration later. One replica does it (a Postgres advisory lock); the others skip.
 //
-// Spend settled just before a reset but flushed to Postgres just after it counts in the
-// new period (at most FlushInterval's worth).
+// A request settled just before a reset whose spend record is written just after it
+// counts in the new period in Postgres (the spend writer's flush interval's worth, 1s by
+// default, or longer while Postgres is down), though Redis counted it in the old one.
 func (s *Store) resetBudgets(ctx context.Context) error {
 	return s.write(ctx, func(ctx context.Context, tx pgx.Tx, c *changes) error {
 		var leader bool

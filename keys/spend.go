@@ -4,57 +4,42 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// spendDeltas is settled spend not yet added to Postgres, per scope. Redis counts spend
-// live (budget.go); Postgres, the record, catches up every FlushInterval, in one
-// transaction, so a request never waits for Postgres.
-type spendDeltas struct {
-	mu sync.Mutex
-	m  map[scope]int64
+// Spend is one request's cost as its spend record has it: who made the request and
+// what it cost, in micro-dollars.
+type Spend struct {
+	KeyHash, TeamID, UserID, EndUser, Model string
+	MicroUSD                                int64
 }
 
-func (d *spendDeltas) add(scopes []scope, v int64) {
-	d.mu.Lock()
-	for _, sc := range scopes {
-		d.m[sc] += v
+// AddSpend adds each request's cost, in tx, to the Postgres spend of the budgets the
+// request answered to (the same scopes Reserve checked: the key's; its team's and the
+// user's membership of it, or the user's; the end user's; the key's budget for the
+// model).
+//
+// Redis counts spend live, at Settle; Postgres, the record Redis is rebuilt from, counts
+// it here. The spend writer calls AddSpend in the transaction that stores the requests'
+// spend records, with exactly the records that transaction inserts: so these totals are
+// the sum of the spend records, each counted once, and a record waiting in the writer's
+// spool (Postgres down, or tollgate restarted) is counted when it lands.
+func AddSpend(ctx context.Context, tx pgx.Tx, spends []Spend) error {
+	m := map[scope]int64{}
+	for _, sp := range spends {
+		if sp.MicroUSD <= 0 || sp.KeyHash == "" {
+			continue
+		}
+		r := Request{KeyHash: sp.KeyHash, TeamID: sp.TeamID, UserID: sp.UserID, EndUser: sp.EndUser, Model: sp.Model}
+		for _, sc := range r.scopes() {
+			m[sc] += sp.MicroUSD
+		}
 	}
-	d.mu.Unlock()
-}
-
-func (d *spendDeltas) take() map[scope]int64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m := d.m
-	d.m = map[scope]int64{}
-	return m
-}
-
-// putBack returns deltas a failed flush could not write, for the next attempt.
-func (d *spendDeltas) putBack(m map[scope]int64) {
-	d.mu.Lock()
-	for sc, v := range m {
-		d.m[sc] += v
-	}
-	d.mu.Unlock()
-}
-
-// flushSpend adds the spend settled since the last flush to Postgres. On failure the
-// deltas are kept for the next attempt (they are lost only if the process dies first).
-func (s *Store) flushSpend(ctx context.Context) error {
-	m := s.spend.take()
 	if len(m) == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, s.pg, func(tx pgx.Tx) error { return addSpend(ctx, tx, m) })
-	if err != nil {
-		s.spend.putBack(m)
-		return pgError(err)
-	}
-	return nil
+	return addSpend(ctx, tx, m)
 }
 
 // addSpend adds each scope's delta to its row. End users are created on first spend, as

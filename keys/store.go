@@ -41,8 +41,6 @@ type Options struct {
 	// CheckInterval is how often the Store checks Redis is reachable and primed, and
 	// rebuilds it from Postgres when it is not. Default 500ms.
 	CheckInterval time.Duration
-	// FlushInterval is how often settled spend is added to Postgres. Default 1s.
-	FlushInterval time.Duration
 	// ResetInterval is how often budgets whose budget_duration has passed are reset (one
 	// replica does it). Default 10s.
 	ResetInterval time.Duration
@@ -63,7 +61,6 @@ func (o *Options) defaults() {
 	def(&o.NegativeCacheTTL, time.Minute)
 	def(&o.ReservationTTL, 15*time.Minute)
 	def(&o.CheckInterval, 500*time.Millisecond)
-	def(&o.FlushInterval, time.Second)
 	def(&o.ResetInterval, 10*time.Second)
 	if o.NegativeCacheSize <= 0 {
 		o.NegativeCacheSize = 100_000
@@ -89,8 +86,6 @@ type Store struct {
 	listening atomic.Bool // the invalidation subscription is live
 	kick      chan struct{}
 
-	spend spendDeltas
-
 	ridPrefix string
 	ridSeq    atomic.Uint64
 
@@ -100,8 +95,7 @@ type Store struct {
 }
 
 // Open returns a Store over pg and rdb and starts its background work: the invalidation
-// subscription, the Redis health check and rebuild, the spend flush and the budget
-// resets. It does not fail when Redis or Postgres is down (requests fail with
+// subscription, the Redis health check and rebuild, and the budget resets. It does not fail when Redis or Postgres is down (requests fail with
 // ErrUnavailable until they return); it does wait, briefly, for the subscription and for a
 // first rebuild of an empty Redis. The schema must exist (deploy/migrations).
 func Open(ctx context.Context, pg *pgxpool.Pool, rdb *redis.Client, opts Options) (*Store, error) {
@@ -121,13 +115,12 @@ func Open(ctx context.Context, pg *pgxpool.Pool, rdb *redis.Client, opts Options
 		kick:      make(chan struct{}, 1),
 		ridPrefix: hex.EncodeToString(rid[:]),
 	}
-	s.spend.m = map[scope]int64{}
 
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.ps = rdb.Subscribe(ctx, s.n.channel())
 	subscribed := make(chan struct{})
-	s.wg.Add(4)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.listen(bg, subscribed) }()
 	select {
 	case <-subscribed:
@@ -137,19 +130,16 @@ func Open(ctx context.Context, pg *pgxpool.Pool, rdb *redis.Client, opts Options
 	}
 	s.check(ctx)
 	go func() { defer s.wg.Done(); s.every(bg, opts.CheckInterval, s.kick, s.check) }()
-	go func() { defer s.wg.Done(); s.every(bg, opts.FlushInterval, nil, s.flushLogged) }()
 	go func() { defer s.wg.Done(); s.every(bg, opts.ResetInterval, nil, s.resetLogged) }()
 	return s, nil
 }
 
-// Close stops the background work and adds the spend not yet flushed to Postgres.
+// Close stops the background work.
 func (s *Store) Close() error {
 	s.cancel()
-	s.ps.Close()
+	err := s.ps.Close()
 	s.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return s.flushSpend(ctx)
+	return err
 }
 
 // every runs fn every interval (and when poke fires) until ctx ends. A run in progress is
@@ -208,13 +198,7 @@ func (s *Store) setRedisUp(up bool) {
 // arrive.
 func (s *Store) healthy() bool { return s.redisUp.Load() && s.listening.Load() }
 
-// flushLogged and resetLogged adapt flushSpend and resetBudgets to every.
-func (s *Store) flushLogged(ctx context.Context) {
-	if err := s.flushSpend(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("adding spend to Postgres failed; will retry", "err", err)
-	}
-}
-
+// resetLogged adapts resetBudgets to every.
 func (s *Store) resetLogged(ctx context.Context) {
 	if err := s.resetBudgets(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("resetting budgets failed; will retry", "err", err)

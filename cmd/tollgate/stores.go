@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -63,11 +64,31 @@ func openStores(ctx context.Context, cfg *config.Config, env func(string) (strin
 	if s.keys, err = keys.Open(ctx, pool, s.redis, keys.Options{Logger: logger, ServeCachedWhenRedisDown: o.serveCachedKeys}); err != nil {
 		return nil, err
 	}
-	if s.writer, err = spend.NewWriter(pool, spend.Options{SpoolDir: o.spoolDir, Logger: logger, RetentionMonths: retentionMonths(cfg.SpendRetention)}); err != nil {
+	if s.writer, err = spend.NewWriter(pool, spend.Options{
+		SpoolDir: o.spoolDir, Logger: logger, RetentionMonths: retentionMonths(cfg.SpendRetention),
+		OnInsert: addBudgetSpend(keys.Hash(cfg.MasterKey.Reveal())),
+	}); err != nil {
 		return nil, err
 	}
 	s.api = spend.NewAPI(pool, logger)
 	return s, nil
+}
+
+// addBudgetSpend adds stored spend records' cost to the Postgres spend of the budgets
+// their requests answered to, in the transaction that stores them. The master key's
+// requests answer to no budget (keyLimits reserves nothing for them) and are skipped.
+func addBudgetSpend(masterHash string) spend.InsertFunc {
+	return func(ctx context.Context, tx pgx.Tx, recs []spend.Record) error {
+		spends := make([]keys.Spend, 0, len(recs))
+		for i := range recs {
+			r := &recs[i]
+			if r.KeyHash != masterHash {
+				spends = append(spends, keys.Spend{KeyHash: r.KeyHash, TeamID: r.TeamID, UserID: r.UserID,
+					EndUser: r.EndUser, Model: r.ModelAlias, MicroUSD: r.CostMicros})
+			}
+		}
+		return keys.AddSpend(ctx, tx, spends)
+	}
 }
 
 // retentionMonths turns a retention period into whole months of spend log partitions,
