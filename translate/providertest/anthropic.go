@@ -39,6 +39,9 @@ import (
 type Anthropic struct {
 	// Key, when set, must arrive as "x-api-key: <Key>".
 	Key string
+	// Usage, when set, is the usage every Message reports, whole or streamed, in place of
+	// the word counts: for a request with cache reads and cache writes at once.
+	Usage *AnthropicUsage
 
 	// recorder keeps the requests. FailNext failures fall on valid requests only, each
 	// with the error type Anthropic documents for its status (529 is overloaded_error).
@@ -145,6 +148,9 @@ func (f *Anthropic) respond(w http.ResponseWriter, req *anthropicRequest, frames
 
 	reply := anthropicReply(req)
 	usage.OutputTokens = countTokens(reply.text)
+	if f.Usage != nil {
+		usage = *f.Usage
+	}
 	if req.Stream {
 		if frames != nil {
 			emitAnthropic(frames(w), id, req.Model, reply, usage, brk, broken)
@@ -173,7 +179,10 @@ var anthropicErrorTypes = map[int]string{
 	500: "api_error", 529: "overloaded_error",
 }
 
-type anthropicUsage struct {
+// AnthropicUsage is a Message's usage object
+// (https://docs.anthropic.com/en/api/messages): input_tokens excludes the tokens read from
+// and written to the prompt cache.
+type AnthropicUsage struct {
 	InputTokens              int `json:"input_tokens"`
 	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
@@ -182,7 +191,7 @@ type anthropicUsage struct {
 
 // usage counts the prompt, splitting off the cacheable prefix: the blocks up to the last
 // cache_control breakpoint. f.mu is held.
-func (f *Anthropic) usage(req *anthropicRequest) anthropicUsage {
+func (f *Anthropic) usage(req *anthropicRequest) AnthropicUsage {
 	var texts []string
 	words, cached, cut := 0, 0, 0
 	add := func(b anthropicBlock) {
@@ -201,7 +210,7 @@ func (f *Anthropic) usage(req *anthropicRequest) anthropicUsage {
 			add(b)
 		}
 	}
-	u := anthropicUsage{InputTokens: words - cached}
+	u := AnthropicUsage{InputTokens: words - cached}
 	if cached > 0 {
 		sum := sha256.Sum256([]byte(strings.Join(texts[:cut], "\x00")))
 		if f.prefixes[sum] {
@@ -261,7 +270,7 @@ func anthropicReply(req *anthropicRequest) anthropicAnswer {
 // content block (text deltas word by word, or a tool_use with its input in two
 // input_json_delta pieces), message_delta with the stop reason and cumulative usage, and
 // message_stop. Each event is flushed as it is written.
-func streamAnthropic(w http.ResponseWriter, id, model string, reply anthropicAnswer, usage anthropicUsage, brk string, broken bool) {
+func streamAnthropic(w http.ResponseWriter, id, model string, reply anthropicAnswer, usage AnthropicUsage, brk string, broken bool) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	flusher, _ := w.(http.Flusher)
@@ -276,7 +285,7 @@ func streamAnthropic(w http.ResponseWriter, id, model string, reply anthropicAns
 }
 
 // emitAnthropic sends the events of streamAnthropic's flow, however they are framed.
-func emitAnthropic(send func(map[string]any), id, model string, reply anthropicAnswer, usage anthropicUsage, brk string, broken bool) {
+func emitAnthropic(send func(map[string]any), id, model string, reply anthropicAnswer, usage AnthropicUsage, brk string, broken bool) {
 	start := usage
 	start.OutputTokens = 1
 	send(map[string]any{"type": "message_start", "message": map[string]any{

@@ -52,6 +52,10 @@ type Bedrock struct {
 	MaxInputTokens int
 	// Now is the fake's clock for the signature's age check; nil means time.Now.
 	Now func() time.Time
+	// Usage, when set, is the TokenUsage object every Converse answer reports, whole or
+	// in the stream's metadata event, in place of the word counts: for
+	// cacheReadInputTokens and cacheWriteInputTokens, which the word counts never report.
+	Usage map[string]int
 
 	// recorder keeps the requests. FailNext failures fall on requests that pass
 	// authentication, each with the exception Bedrock documents for its status.
@@ -615,6 +619,9 @@ func (f *Bedrock) converse(w http.ResponseWriter, body []byte, stream bool) {
 		return
 	}
 	reply := req.answer()
+	if f.Usage != nil {
+		reply.usage = f.Usage
+	}
 	if stream {
 		f.converseStream(w, reply)
 		return

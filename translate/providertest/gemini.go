@@ -56,6 +56,10 @@ type Google struct {
 	// MaxInputTokens, when positive, is the context window: longer prompts fail with the
 	// API's 400 INVALID_ARGUMENT about the input token count.
 	MaxInputTokens int
+	// Usage, when set, is the usageMetadata of every complete answer (the JSON answer,
+	// the stream's last event) in place of the word counts: for cachedContentTokenCount,
+	// which the word counts never report.
+	Usage map[string]any
 
 	// recorder keeps the requests. FailNext failures fall on requests that pass
 	// authentication, each with the canonical status Google sends for it (429 is
@@ -1027,7 +1031,7 @@ func (f *Google) generate(w http.ResponseWriter, r *http.Request, model string, 
 		parts = append(parts, map[string]any{"text": a.text})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	b, _ := json.MarshalIndent(googleResponse(model, id, n, parts, "STOP", googleUsage(a, n, true)), "", "  ")
+	b, _ := json.MarshalIndent(googleResponse(model, id, n, parts, "STOP", f.finalUsage(a, n)), "", "  ")
 	w.Write(b)
 }
 
@@ -1056,6 +1060,14 @@ func googleResponse(model, id string, n int, parts []map[string]any, finish stri
 		resp["usageMetadata"] = usage
 	}
 	return resp
+}
+
+// finalUsage is the usageMetadata of a complete answer: f.Usage when set.
+func (f *Google) finalUsage(a googleAnswer, n int) map[string]any {
+	if f.Usage != nil {
+		return f.Usage
+	}
+	return googleUsage(a, n, true)
 }
 
 // googleUsage is usageMetadata; final says the answer is complete.
@@ -1095,7 +1107,7 @@ func (f *Google) stream(w http.ResponseWriter, r *http.Request, model, id string
 	for _, c := range last["candidates"].([]map[string]any) {
 		c["finishReason"] = "STOP"
 	}
-	last["usageMetadata"] = googleUsage(a, n, true)
+	last["usageMetadata"] = f.finalUsage(a, n)
 
 	if r.URL.Query().Get("alt") != "sse" {
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")

@@ -26,6 +26,14 @@ type OpenAI struct {
 	// Key, when set, must arrive as "Authorization: Bearer <Key>" (or "api-key: <Key>" on
 	// the Azure path), as the real APIs require.
 	Key string
+	// Usage, when set, is the usage object every chat completion reports, JSON or
+	// streamed, in place of the word counts: for prompt_tokens_details.cached_tokens and
+	// completion_tokens_details.reasoning_tokens, which the word counts leave at 0.
+	Usage map[string]any
+	// StreamDelay, when positive, is the pause before each streamed chunk after the
+	// first, as a model generating token by token makes: a long reply then streams for
+	// as long as a client needs to leave in the middle of it.
+	StreamDelay time.Duration
 
 	// recorder keeps the requests. FailNext failures fall on every request, with
 	// OpenAI-shaped error bodies.
@@ -76,7 +84,7 @@ func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodPost:
 		writeOpenAIError(w, 405, "method not allowed", "invalid_request_error", "")
 	case op == "chat/completions":
-		f.chat(w, body)
+		f.chat(w, r, body)
 	case op == "completions":
 		f.completion(w, body)
 	case op == "embeddings":
@@ -110,7 +118,7 @@ type chatRequest struct {
 	} `json:"stream_options"`
 }
 
-func (f *OpenAI) chat(w http.ResponseWriter, body []byte) {
+func (f *OpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req chatRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeOpenAIError(w, 400, "We could not parse the JSON body of your request. ("+err.Error()+")", "invalid_request_error", "")
@@ -135,10 +143,13 @@ func (f *OpenAI) chat(w http.ResponseWriter, body []byte) {
 		}
 	}
 	reply := "You said: " + prompt
-	usage := usageFor(req.Messages, reply)
+	usage := f.Usage
+	if usage == nil {
+		usage = usageFor(req.Messages, reply)
+	}
 	id := "chatcmpl-fake" + fmt.Sprint(time.Now().UnixNano())
 	if req.Stream {
-		f.streamChat(w, id, req, reply, usage)
+		f.streamChat(w, r, id, req, reply, usage)
 		return
 	}
 	writeJSON(w, map[string]any{
@@ -153,14 +164,23 @@ func (f *OpenAI) chat(w http.ResponseWriter, body []byte) {
 
 // streamChat answers in the documented chunk format: a role chunk, one chunk per word,
 // a finish chunk, the usage chunk when asked for, then [DONE]; each event is flushed
-// as it is written so a client sees the first word before the last is sent.
-func (f *OpenAI) streamChat(w http.ResponseWriter, id string, req chatRequest, reply string, usage map[string]any) {
+// as it is written so a client sees the first word before the last is sent. It stops
+// when the client goes away.
+func (f *OpenAI) streamChat(w http.ResponseWriter, r *http.Request, id string, req chatRequest, reply string, usage map[string]any) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	flusher, _ := w.(http.Flusher)
 	created := time.Now().Unix()
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	first := true
 	send := func(delta map[string]any, finish any) {
+		if !first && f.StreamDelay > 0 {
+			select {
+			case <-time.After(f.StreamDelay):
+			case <-r.Context().Done():
+			}
+		}
+		first = false
 		chunk := map[string]any{
 			"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
@@ -176,6 +196,9 @@ func (f *OpenAI) streamChat(w http.ResponseWriter, id string, req chatRequest, r
 	send(map[string]any{"role": "assistant", "content": ""}, nil)
 	words := strings.SplitAfter(reply, " ")
 	for _, word := range words {
+		if r.Context().Err() != nil {
+			return
+		}
 		send(map[string]any{"content": word}, nil)
 	}
 	send(map[string]any{}, "stop")
