@@ -107,8 +107,8 @@ type Deployment struct {
 	VertexLocation    string
 	VertexCredentials Secret
 
-	// InputCostPerToken and OutputCostPerToken override the built-in price (USD).
-	InputCostPerToken, OutputCostPerToken *float64
+	// Costs override the built-in price, from litellm_params or else model_info.
+	Costs Costs
 
 	// Info is model_info.
 	Info ModelInfo
@@ -143,3 +143,31 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Reveal returns the secret's value.
 func (s Secret) Reveal() string { return string(s) }
+
+// Costs are a deployment's own prices in USD per token, under LiteLLM's names:
+// input_cost_per_token, output_cost_per_token, cache_read_input_token_cost,
+// cache_creation_input_token_cost and output_cost_per_reasoning_token. Nil is not set.
+type Costs struct {
+	Input, Output, CacheRead, CacheWrite, Reasoning *float64
+}
+
+// Set reports whether any price is set.
+func (c Costs) Set() bool {
+	return c.Input != nil || c.Output != nil || c.CacheRead != nil || c.CacheWrite != nil || c.Reasoning != nil
+}
+
+// orElse returns c with its unset prices taken from d.
+func (c Costs) orElse(d Costs) Costs {
+	for _, f := range []struct {
+		c **float64
+		d *float64
+	}{
+		{&c.Input, d.Input}, {&c.Output, d.Output}, {&c.CacheRead, d.CacheRead},
+		{&c.CacheWrite, d.CacheWrite}, {&c.Reasoning, d.Reasoning},
+	} {
+		if *f.c == nil {
+			*f.c = f.d
+		}
+	}
+	return c
+}

@@ -219,8 +219,11 @@ model_list:
       tpm: "100000"
       input_cost_per_token: 0.0000025
       output_cost_per_token: 1e-5
+      cache_read_input_token_cost: 0.00000025
     model_info:
       id: azure-eu
+      input_cost_per_token: 9
+      cache_creation_input_token_cost: 0.000003
       mode: chat
       base_model: azure/gpt-4o
       access_groups: [beta, internal]
@@ -241,6 +244,7 @@ model_list:
     model_info:
       input_cost_per_token: 0.5
       output_cost_per_token: 1.5
+      output_cost_per_reasoning_token: 2.5
       max_tokens: 4096
 `,
 			env: map[string]string{"AZURE_KEY": "az-key"},
@@ -251,7 +255,8 @@ model_list:
 						APIBase: "https://example.openai.azure.com", APIKey: "az-key", APIVersion: "2024-10-21",
 						Organization: "org-x", ExtraHeaders: map[string]string{"x-team": "blue", "x-trace": "on"},
 						Timeout: 30 * time.Second, StreamTimeout: 2500 * time.Millisecond, RPM: 600, TPM: 100000,
-						InputCostPerToken: ptr(0.0000025), OutputCostPerToken: ptr(1e-5),
+						// litellm_params's prices win; model_info fills in the rest.
+						Costs: Costs{Input: ptr(0.0000025), Output: ptr(1e-5), CacheRead: ptr(0.00000025), CacheWrite: ptr(0.000003)},
 						Info: ModelInfo{Mode: "chat", BaseModel: "azure/gpt-4o", AccessGroups: []string{"beta", "internal"},
 							MaxInputTokens: 128000, MaxOutputTokens: 16384},
 					},
@@ -260,8 +265,8 @@ model_list:
 						APIBase: openaiBase, APIKey: "sk-y",
 						AWSRegion: "eu-west-1", AWSAccessKeyID: "AKIA", AWSSecretAccessKey: "aws-secret", AWSSessionToken: "aws-token",
 						VertexProject: "proj", VertexLocation: "europe-west4", VertexCredentials: "/secrets/sa.json",
-						InputCostPerToken: ptr(0.5), OutputCostPerToken: ptr(1.5),
-						Info: ModelInfo{MaxOutputTokens: 4096},
+						Costs: Costs{Input: ptr(0.5), Output: ptr(1.5), Reasoning: ptr(2.5)},
+						Info:  ModelInfo{MaxOutputTokens: 4096},
 					},
 				},
 				NumRetries:      2,

@@ -27,8 +27,8 @@ type draft struct {
 	apiBaseOK                                          bool
 
 	// model_info prices and max_tokens, used when litellm_params has none.
-	infoInputCost, infoOutputCost *float64
-	infoMaxTokens                 int
+	infoCosts     Costs
+	infoMaxTokens int
 }
 
 func readModelList(d *decoder, n *yaml.Node, path string, c *Config) {
@@ -167,12 +167,7 @@ func (d *decoder) finishDeployment(dr *draft) {
 	}
 	d.finishCloud(dr, params)
 
-	if dep.InputCostPerToken == nil {
-		dep.InputCostPerToken = dr.infoInputCost
-	}
-	if dep.OutputCostPerToken == nil {
-		dep.OutputCostPerToken = dr.infoOutputCost
-	}
+	dep.Costs = dep.Costs.orElse(dr.infoCosts)
 	if dep.Info.MaxOutputTokens == 0 {
 		dep.Info.MaxOutputTokens = dr.infoMaxTokens
 	}

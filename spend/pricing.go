@@ -12,6 +12,7 @@
 package spend
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
 	"strings"
@@ -185,9 +186,11 @@ func (p *Prices) Lookup(provider, model string) (Price, bool) {
 // gpt-5.5, and a self-hosted deployment with a base_model is priced as that model, not
 // as free.
 //
-// litellm_params.input_cost_per_token and output_cost_per_token override the table and
-// price a deployment the table does not know. An overridden input rate also becomes the
-// cache read and write rate, and an overridden output rate the reasoning rate: the
+// The deployment's own prices (config.Costs: input_cost_per_token,
+// output_cost_per_token, cache_read_input_token_cost, cache_creation_input_token_cost,
+// output_cost_per_reasoning_token) override the table and price a deployment the table
+// does not know. An overridden input rate is also the cache read and write rate, and an
+// overridden output rate the reasoning rate, unless the deployment prices those too: the
 // table's cache discounts describe the provider's list price, not a negotiated one. An
 // override removes the long-context tiers for the same reason. A negative or non-finite
 // override leaves the deployment unpriced.
@@ -210,7 +213,8 @@ func ForDeployment(p *Prices, d *config.Deployment) (Price, bool) {
 	} else {
 		price, ok = p.Lookup(d.Provider, d.Model)
 	}
-	if d.InputCostPerToken == nil && d.OutputCostPerToken == nil {
+	c := d.Costs
+	if !c.Set() {
 		return price, ok
 	}
 
@@ -220,19 +224,29 @@ func ForDeployment(p *Prices, d *config.Deployment) (Price, bool) {
 	price.Provider, price.Model = d.Provider, d.Model
 	price.Source, price.AsOf = "config.yaml model_list litellm_params of deployment "+d.ID, ""
 	price.Tiers = nil
-	if d.InputCostPerToken != nil {
-		r, err := rateFromFloat(*d.InputCostPerToken)
-		if err != nil {
-			return Price{}, false
-		}
-		price.Input, price.CacheRead, price.CacheWrite = r, r, r
+	// A deployment's own input price is what its cache reads and writes cost unless it
+	// prices those too; likewise its output price for reasoning tokens.
+	if c.Input != nil {
+		c.CacheRead, c.CacheWrite = cmp.Or(c.CacheRead, c.Input), cmp.Or(c.CacheWrite, c.Input)
 	}
-	if d.OutputCostPerToken != nil {
-		r, err := rateFromFloat(*d.OutputCostPerToken)
+	if c.Output != nil {
+		c.Reasoning = cmp.Or(c.Reasoning, c.Output)
+	}
+	for _, f := range []struct {
+		cost *float64
+		rate *Rate
+	}{
+		{c.Input, &price.Input}, {c.Output, &price.Output}, {c.CacheRead, &price.CacheRead},
+		{c.CacheWrite, &price.CacheWrite}, {c.Reasoning, &price.Reasoning},
+	} {
+		if f.cost == nil {
+			continue
+		}
+		r, err := rateFromFloat(*f.cost)
 		if err != nil {
 			return Price{}, false
 		}
-		price.Output, price.Reasoning = r, r
+		*f.rate = r
 	}
 	return price, true
 }
