@@ -59,9 +59,19 @@ func (m *MasterKey) Authenticate(_ context.Context, key string) (*Principal, err
 	if m.hash == "" {
 		return nil, fmt.Errorf("%w: no general_settings.master_key is configured", ErrInvalidKey)
 	}
-	d := sha256.Sum256([]byte(key))
-	if subtle.ConstantTimeCompare(d[:], m.digest[:]) != 1 {
-		return nil, fmt.Errorf("%w: it is not the master key", ErrInvalidKey)
+	if p, ok := m.Match(sha256.Sum256([]byte(key))); ok {
+		return p, nil
 	}
-	return &Principal{KeyHash: m.hash, KeyAlias: "master_key", Admin: true}, nil
+	return nil, fmt.Errorf("%w: it is not the master key", ErrInvalidKey)
+}
+
+// Match reports whether d, a key's SHA-256 digest, is the master key's (in constant
+// time), and returns the master key's principal when it is. It is for callers that
+// check one key against several stores: they hash it once, and a key that is not the
+// master key costs no error value.
+func (m *MasterKey) Match(d [sha256.Size]byte) (*Principal, bool) {
+	if m.hash == "" || subtle.ConstantTimeCompare(d[:], m.digest[:]) != 1 {
+		return nil, false
+	}
+	return &Principal{KeyHash: m.hash, KeyAlias: "master_key", Admin: true}, true
 }

@@ -35,10 +35,14 @@ var (
 // requests then cost a Redis round trip, or fail with ErrUnavailable if Redis is
 // unreachable, unless Options.ServeCachedWhenRedisDown.
 func (s *Store) Authenticate(ctx context.Context, key string) (*Key, error) {
+	return s.AuthenticateDigest(ctx, key, Digest(key))
+}
+
+// AuthenticateDigest is Authenticate for a caller that already has the key's Digest d.
+func (s *Store) AuthenticateDigest(ctx context.Context, key string, d [sha256.Size]byte) (*Key, error) {
 	if !strings.HasPrefix(key, keyPrefix) {
 		return nil, errNotAKey
 	}
-	d := digest(key)
 	now := time.Now().UnixNano()
 	// Without invalidations arriving the cache cannot be trusted (a revoked key would
 	// stay usable), so it is only read while they do, or when configured to degrade.

@@ -39,7 +39,7 @@ func BenchmarkAuthenticateRedisMiss(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()
 	key := e.generate(map[string]any{"models": []string{"gpt-5.5"}, "duration": "30d"})
-	d := digest(key)
+	d := Digest(key)
 	b.ReportAllocs()
 	for b.Loop() {
 		e.s().cache.invalidate(d)

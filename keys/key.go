@@ -139,10 +139,10 @@ func effectiveModels(key, owner []string) []string {
 	return both
 }
 
-// digest is the SHA-256 of a key, computed without allocating: keys are copied into a
+// Digest is the SHA-256 of a key, computed without allocating: keys are copied into a
 // stack buffer first, because converting a string longer than 32 bytes to []byte would
 // allocate on every request.
-func digest(key string) [sha256.Size]byte {
+func Digest(key string) [sha256.Size]byte {
 	var buf [256]byte
 	if len(key) > len(buf) {
 		return sha256.Sum256([]byte(key))
@@ -153,7 +153,7 @@ func digest(key string) [sha256.Size]byte {
 
 // Hash is LiteLLM's token for a key: the SHA-256 hex of the whole key.
 func Hash(key string) string {
-	d := digest(key)
+	d := Digest(key)
 	return hex.EncodeToString(d[:])
 }
 

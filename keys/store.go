@@ -95,9 +95,10 @@ type Store struct {
 }
 
 // Open returns a Store over pg and rdb and starts its background work: the invalidation
-// subscription, the Redis health check and rebuild, and the budget resets. It does not fail when Redis or Postgres is down (requests fail with
-// ErrUnavailable until they return); it does wait, briefly, for the subscription and for a
-// first rebuild of an empty Redis. The schema must exist (deploy/migrations).
+// subscription, the Redis health check and rebuild, and the budget resets. It does not
+// fail when Redis or Postgres is down (requests fail with ErrUnavailable until they
+// return); it does wait, briefly, for the subscription and for a first rebuild of an
+// empty Redis. The schema must exist (deploy/migrations).
 func Open(ctx context.Context, pg *pgxpool.Pool, rdb *redis.Client, opts Options) (*Store, error) {
 	if pg == nil || rdb == nil {
 		return nil, errors.New("keys: Open needs a Postgres pool and a Redis client")

@@ -137,17 +137,18 @@ func (s *stores) adminRoutes(mux *http.ServeMux, masterKey string) {
 	mux.Handle("/global/spend/", spendAPI)
 }
 
-// keyAuth authenticates the master key, then virtual keys.
+// keyAuth authenticates the master key, then virtual keys, hashing the key once.
 type keyAuth struct {
 	master *extproc.MasterKey
 	store  *keys.Store
 }
 
 func (a keyAuth) Authenticate(ctx context.Context, key string) (*extproc.Principal, error) {
-	if p, err := a.master.Authenticate(ctx, key); err == nil {
+	d := keys.Digest(key)
+	if p, ok := a.master.Match(d); ok {
 		return p, nil
 	}
-	k, err := a.store.Authenticate(ctx, key)
+	k, err := a.store.AuthenticateDigest(ctx, key, d)
 	if err != nil {
 		return nil, keysError(err)
 	}
