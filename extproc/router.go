@@ -410,7 +410,7 @@ func (r *router) streamChunk(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 
 // reject ends the request with err as an OpenAI error.
 func (r *router) reject(err error, headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
-	e, _ := apiError(err)
+	resp, e := r.s.rejectAs(r.ctx, err, r.requestID, r.errorBody, headers...)
 	r.status, r.errCode = e.Status, e.Code
-	return r.s.rejectAs(r.ctx, err, r.requestID, r.errorBody, headers...)
+	return resp
 }

@@ -280,13 +280,15 @@ func (s *Server) dispatch(ctx context.Context, p processor, req *extprocv3.Proce
 // are logged at debug level; internal ones, whose cause the client is not told, at error
 // level.
 func (s *Server) reject(ctx context.Context, err error, requestID string, headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
-	return s.rejectAs(ctx, err, requestID, (*translate.APIError).JSON, headers...)
+	resp, _ := s.rejectAs(ctx, err, requestID, (*translate.APIError).JSON, headers...)
+	return resp
 }
 
 // rejectAs is reject with the error body rendered by render: Anthropic's error shape for
-// clients of its native API, OpenAI's for everyone else.
+// clients of its native API, OpenAI's for everyone else. It also returns the error as
+// the client sees it.
 func (s *Server) rejectAs(ctx context.Context, err error, requestID string, render func(*translate.APIError) []byte,
-	headers ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
+	headers ...*corev3.HeaderValueOption) (*extprocv3.ProcessingResponse, *translate.APIError) {
 	e, internal := apiError(err)
 	for _, h := range e.Headers {
 		headers = append(headers, set(h.Key, h.Value))
@@ -297,7 +299,7 @@ func (s *Server) rejectAs(ctx context.Context, err error, requestID string, rend
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request rejected", slog.String("request_id", requestID),
 			slog.Int("status", e.Status), slog.String("code", e.Code), slog.String("message", e.Message))
 	}
-	return reply(e.Status, render(e), requestID, headers...)
+	return reply(e.Status, render(e), requestID, headers...), e
 }
 
 // ServerOptions are the options the gRPC server serving s must be created with.
