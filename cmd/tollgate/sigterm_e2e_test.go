@@ -34,15 +34,7 @@ func TestEndToEndSpendSurvivesSIGTERM(t *testing.T) {
 	_, srv := providertest.StartOpenAI(t, "")
 	dir := t.TempDir()
 	configPath, spoolDir := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "spool")
-	config := fmt.Sprintf(`
-model_list:
-  - model_name: gpt-5.5
-    litellm_params: {model: openai/gpt-5.5, api_base: %s/v1, api_key: sk-upstream, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}
-general_settings:
-  master_key: %s
-  database_url: %s
-`, srv.URL, masterKey, dbURL)
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+	if err := os.WriteFile(configPath, []byte(meteredConfig(srv.URL, dbURL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tg := startProcess(t, bin, "dev", "--config", configPath, "--listen", "127.0.0.1:0", "--spool-dir", spoolDir)

@@ -100,14 +100,7 @@ func TestEndToEndSpendSurvivesPostgresRestart(t *testing.T) {
 	proxied := strings.Replace(dbURL, "127.0.0.1:5432", fmt.Sprintf("127.0.0.1:%d", proxy.port()), 1)
 	_, srv := providertest.StartOpenAI(t, "")
 	spoolDir := t.TempDir()
-	gw := startDev(t, fmt.Sprintf(`
-model_list:
-  - model_name: gpt-5.5
-    litellm_params: {model: openai/gpt-5.5, api_base: %s/v1, api_key: sk-upstream, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}
-general_settings:
-  master_key: %s
-  database_url: %s
-`, srv.URL, masterKey, proxied), "--spool-dir", spoolDir)
+	gw := startDev(t, meteredConfig(srv.URL, proxied), "--spool-dir", spoolDir)
 	key := generateKey(t, gw)
 
 	const total, workers = 10_000, 8
@@ -203,6 +196,20 @@ general_settings:
 	}
 	t.Logf("%d requests answered, %d spend records, %d µ$ in the records, %d µ$ in tollgate_keys.spend",
 		len(answered), logCount, logSpend, keySpend)
+}
+
+// meteredConfig is a config.yaml with one deployment, gpt-5.5 at the fake OpenAI
+// provider providerURL, priced at $1 per million prompt tokens and $2 per million
+// completion tokens, and the database at dbURL.
+func meteredConfig(providerURL, dbURL string) string {
+	return fmt.Sprintf(`
+model_list:
+  - model_name: gpt-5.5
+    litellm_params: {model: openai/gpt-5.5, api_base: %s/v1, api_key: sk-upstream, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}
+general_settings:
+  master_key: %s
+  database_url: %s
+`, providerURL, masterKey, dbURL)
 }
 
 // generateKey mints a virtual key with the master key.

@@ -19,12 +19,11 @@ import (
 )
 
 // spendPrices is a --prices file in LiteLLM's model_prices_and_context_window.json format
-// (USD per token) for the models of TestEndToEndSpendPerProvider. config.yaml can
-// override only input_cost_per_token and output_cost_per_token (config/keys.go lists
-// cache_read_input_token_cost, cache_creation_input_token_cost and
-// output_cost_per_reasoning_token as ignored), so the cache and reasoning rates come from
-// here. Every rate differs from every other, so a token kind billed at another kind's
-// rate, or a provider at another's, changes the cost.
+// (USD per token) for the models of TestEndToEndSpendPerProvider: the way users who keep
+// their own LiteLLM price file bring cache and reasoning rates (config.yaml's
+// per-deployment prices are covered by config's and spend's tests). Every rate differs
+// from every other, so a token kind billed at another kind's rate, or a provider at
+// another's, changes the cost.
 const spendPrices = `{
   "openai/tg-e2e-openai": {"litellm_provider": "openai", "mode": "chat",
     "input_cost_per_token": 0.000002, "output_cost_per_token": 0.000008,
