@@ -358,7 +358,7 @@ func anthropicParts(raw json.RawMessage, msg int, allowed int) ([]anthropicBlock
 	if isNull(raw) {
 		return nil, nil
 	}
-	s, parts, err := decodeContent[anthChatPart](raw, func() string { return fmt.Sprintf("messages[%d].content", msg) })
+	s, parts, err := decodeContent[chatPart](raw, func() string { return fmt.Sprintf("messages[%d].content", msg) })
 	if err != nil || (s != nil && *s == "") {
 		return nil, err
 	}
@@ -424,7 +424,7 @@ func anthropicImageSource(raw json.RawMessage, part func() string) (*anthropicSo
 
 // anthropicFileSource maps a PDF sent as file_data to a base64 document source; file IDs
 // refer to OpenAI's file store, which Anthropic cannot read.
-func anthropicFileSource(f *anthChatFile, part func() string) (*anthropicSource, error) {
+func anthropicFileSource(f *chatFile, part func() string) (*anthropicSource, error) {
 	if f == nil || f.FileData == "" {
 		return nil, unsupportedParam(part()+".file", "needs 'file_data': OpenAI file IDs cannot be sent to Anthropic")
 	}
@@ -509,7 +509,7 @@ func anthropicToolResult(m *anthChatMessage, i int) ([]anthropicBlock, error) {
 
 // anthropicTools maps function tools to Anthropic tools; a function without parameters
 // takes an empty object, since input_schema is required.
-func anthropicTools(in []anthChatTool) ([]anthropicTool, error) {
+func anthropicTools(in []chatTool) ([]anthropicTool, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
@@ -614,8 +614,9 @@ func (a anthropicTranslator) Response(ep Endpoint, status int, body []byte) ([]b
 				text.WriteString(args)
 				continue
 			}
-			choice.Message.ToolCalls = append(choice.Message.ToolCalls, anthChatToolCall{
-				ID: b.ID, Type: "function", Function: anthChatFunctionCall{Name: b.Name, Arguments: args}})
+			tc := chatToolCall{ID: b.ID, Type: "function"}
+			tc.Function.Name, tc.Function.Arguments = b.Name, args
+			choice.Message.ToolCalls = append(choice.Message.ToolCalls, tc)
 		case "thinking":
 			reasoning.WriteString(b.Thinking)
 			choice.Message.ThinkingBlocks = append(choice.Message.ThinkingBlocks,

@@ -126,23 +126,23 @@ type anthropicErrorBody struct {
 // reads it. Parameters it refuses are decoded too, so their use can be reported, and so
 // is every parameter it ignores: a name missing here is an unknown parameter.
 type anthChatRequest struct {
-	Model               string           `json:"model"`
-	Messages            anthChatMessages `json:"messages"`
-	MaxTokens           *int             `json:"max_tokens"`
-	MaxCompletionTokens *int             `json:"max_completion_tokens"`
-	Temperature         *float64         `json:"temperature"`
-	TopP                *float64         `json:"top_p"`
-	TopK                *int             `json:"top_k"` // Anthropic extension
-	Stream              bool             `json:"stream"`
-	Stop                json.RawMessage  `json:"stop"` // a string or a list
-	Tools               anthChatTools    `json:"tools"`
-	ToolChoice          json.RawMessage  `json:"tool_choice"`
-	ParallelToolCalls   *bool            `json:"parallel_tool_calls"`
-	ResponseFormat      json.RawMessage  `json:"response_format"`
-	User                string           `json:"user"`
-	SafetyIdentifier    string           `json:"safety_identifier"`
-	Thinking            json.RawMessage  `json:"thinking"` // Anthropic extension
-	ReasoningEffort     string           `json:"reasoning_effort"`
+	Model               string                   `json:"model"`
+	Messages            lenient[anthChatMessage] `json:"messages"`
+	MaxTokens           *int                     `json:"max_tokens"`
+	MaxCompletionTokens *int                     `json:"max_completion_tokens"`
+	Temperature         *float64                 `json:"temperature"`
+	TopP                *float64                 `json:"top_p"`
+	TopK                *int                     `json:"top_k"` // Anthropic extension
+	Stream              bool                     `json:"stream"`
+	Stop                json.RawMessage          `json:"stop"` // a string or a list
+	Tools               lenient[chatTool]        `json:"tools"`
+	ToolChoice          json.RawMessage          `json:"tool_choice"`
+	ParallelToolCalls   *bool                    `json:"parallel_tool_calls"`
+	ResponseFormat      json.RawMessage          `json:"response_format"`
+	User                string                   `json:"user"`
+	SafetyIdentifier    string                   `json:"safety_identifier"`
+	Thinking            json.RawMessage          `json:"thinking"` // Anthropic extension
+	ReasoningEffort     string                   `json:"reasoning_effort"`
 
 	// Refused unless set to the value that changes nothing.
 	N                *int                       `json:"n"`
@@ -172,28 +172,12 @@ type anthChatRequest struct {
 	PromptCacheRetention json.RawMessage `json:"prompt_cache_retention"`
 }
 
-// anthChatMessages and anthChatTools decode without the request's strictness about
-// unknown members: only top-level parameters change the answer, and clients echo
-// response fields (refusal, annotations, audio) back inside messages.
-type (
-	anthChatMessages []anthChatMessage
-	anthChatTools    []anthChatTool
-)
-
-func (m *anthChatMessages) UnmarshalJSON(b []byte) error {
-	return json.Unmarshal(b, (*[]anthChatMessage)(m))
-}
-
-func (t *anthChatTools) UnmarshalJSON(b []byte) error {
-	return json.Unmarshal(b, (*[]anthChatTool)(t))
-}
-
 // anthChatMessage is one message of an OpenAI chat completion request.
 type anthChatMessage struct {
-	Role       string             `json:"role"`
-	Content    json.RawMessage    `json:"content"` // string, array of parts, or null
-	ToolCalls  []anthChatToolCall `json:"tool_calls"`
-	ToolCallID string             `json:"tool_call_id"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"` // string, array of parts, or null
+	ToolCalls  []chatToolCall  `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
 	// FunctionCall is the deprecated single-function form, refused.
 	FunctionCall json.RawMessage `json:"function_call"`
 	// ThinkingBlocks and CacheControl are LiteLLM's extensions for Anthropic: an
@@ -202,51 +186,11 @@ type anthChatMessage struct {
 	CacheControl   json.RawMessage  `json:"cache_control"`
 }
 
-// anthChatPart is one element of an array "content".
-type anthChatPart struct {
-	Type         string          `json:"type"`
-	Text         *string         `json:"text"`
-	Refusal      *string         `json:"refusal"`
-	ImageURL     json.RawMessage `json:"image_url"` // {"url": ...}, or a bare URL string
-	File         *anthChatFile   `json:"file"`
-	CacheControl json.RawMessage `json:"cache_control"`
-}
-
-// anthChatFile is a file part's file: inline data, or an ID in OpenAI's file store.
-type anthChatFile struct {
-	FileData string `json:"file_data"`
-	FileID   string `json:"file_id"`
-}
-
-type anthChatTool struct {
-	Type     string `json:"type"`
-	Function *struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-	CacheControl json.RawMessage `json:"cache_control"`
-}
-
-// anthChatToolCall is a tool call in an assistant message, a response, or (with Index)
-// a streamed delta.
-type anthChatToolCall struct {
-	Index    *int                 `json:"index,omitempty"`
-	ID       string               `json:"id,omitempty"`
-	Type     string               `json:"type,omitempty"`
-	Function anthChatFunctionCall `json:"function"`
-}
-
-type anthChatFunctionCall struct {
-	Name      string `json:"name,omitempty"`
-	Arguments string `json:"arguments"`
-}
-
 type anthChatOutMessage struct {
-	Role      string             `json:"role"`
-	Content   *string            `json:"content"`
-	Refusal   *string            `json:"refusal"`
-	ToolCalls []anthChatToolCall `json:"tool_calls,omitempty"`
+	Role      string         `json:"role"`
+	Content   *string        `json:"content"`
+	Refusal   *string        `json:"refusal"`
+	ToolCalls []chatToolCall `json:"tool_calls,omitempty"`
 	// ReasoningContent and ThinkingBlocks carry extended thinking the way LiteLLM does,
 	// so clients can send the signed blocks back on the next turn.
 	ReasoningContent string           `json:"reasoning_content,omitempty"`

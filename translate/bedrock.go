@@ -295,7 +295,7 @@ type bedrockParams struct {
 	toolChoice      json.RawMessage
 	thinking        json.RawMessage
 	reasoningEffort string
-	tools           []bedrockChatTool
+	tools           []chatTool
 	messages        []bedrockChatMessage
 	inference       bedrockInferenceConfig
 }
@@ -548,7 +548,7 @@ func bedrockToolConfigFor(req *bedrockConverseRequest, p *bedrockParams) error {
 // bedrockTools maps function tools to tool specifications; a function without parameters
 // takes an empty object, since inputSchema is required. A tool's cache_control becomes a
 // cache point after it.
-func bedrockTools(in []bedrockChatTool) ([]bedrockTool, error) {
+func bedrockTools(in []chatTool) ([]bedrockTool, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
@@ -658,7 +658,7 @@ func bedrockParts(raw json.RawMessage, msg int, allowed int) ([]bedrockBlock, er
 		return nil, nil
 	}
 	param := fmt.Sprintf("messages[%d].content", msg)
-	s, parts, err := decodeContent[bedrockChatPart](raw, paramName(param))
+	s, parts, err := decodeContent[chatPart](raw, paramName(param))
 	if err != nil || (s != nil && *s == "") {
 		return nil, err
 	}
@@ -751,7 +751,7 @@ var bedrockDocumentFormats = map[string]string{
 // bedrockDocumentOf maps a file part sent as file_data to a document block. Converse
 // requires a name, which only labels the document for the model; it is derived from the
 // part's position so it is unique and uses only the characters Converse allows.
-func bedrockDocumentOf(part *bedrockChatPart, param string, msg, idx int) (*bedrockDocument, error) {
+func bedrockDocumentOf(part *chatPart, param string, msg, idx int) (*bedrockDocument, error) {
 	if part.File == nil || part.File.FileData == "" {
 		return nil, unsupportedParam(param+".file", "needs 'file_data': OpenAI file IDs cannot be sent to Bedrock")
 	}
@@ -866,7 +866,7 @@ func (b bedrockTranslator) Response(ep Endpoint, status int, body []byte) ([]byt
 				text.WriteString(args)
 				continue
 			}
-			tc := bedrockChatToolCall{ID: blk.ToolUse.ToolUseID, Type: "function"}
+			tc := chatToolCall{ID: blk.ToolUse.ToolUseID, Type: "function"}
 			tc.Function.Name, tc.Function.Arguments = blk.ToolUse.Name, args
 			msg.ToolCalls = append(msg.ToolCalls, tc)
 		case blk.ReasoningContent != nil && blk.ReasoningContent.ReasoningText != nil:

@@ -184,48 +184,15 @@ type bedrockErrorBody struct {
 
 // bedrockChatMessage is one message of an OpenAI chat completion request.
 type bedrockChatMessage struct {
-	Role         string                `json:"role"`
-	Content      json.RawMessage       `json:"content"` // string, array of parts, or null
-	ToolCalls    []bedrockChatToolCall `json:"tool_calls"`
-	ToolCallID   string                `json:"tool_call_id"`
-	FunctionCall json.RawMessage       `json:"function_call"` // deprecated, refused
+	Role         string          `json:"role"`
+	Content      json.RawMessage `json:"content"` // string, array of parts, or null
+	ToolCalls    []chatToolCall  `json:"tool_calls"`
+	ToolCallID   string          `json:"tool_call_id"`
+	FunctionCall json.RawMessage `json:"function_call"` // deprecated, refused
 	// ThinkingBlocks and CacheControl are LiteLLM's extensions: an assistant turn's signed
 	// reasoning, and a prompt-cache breakpoint after the message.
 	ThinkingBlocks []bedrockChatThinking `json:"thinking_blocks"`
 	CacheControl   json.RawMessage       `json:"cache_control"`
-}
-
-// bedrockChatPart is one element of an array "content".
-type bedrockChatPart struct {
-	Type     string          `json:"type"`
-	Text     *string         `json:"text"`
-	Refusal  *string         `json:"refusal"`
-	ImageURL json.RawMessage `json:"image_url"` // {"url": ...}, or a bare URL string
-	File     *struct {
-		FileData string `json:"file_data"`
-		FileID   string `json:"file_id"`
-	} `json:"file"`
-	CacheControl json.RawMessage `json:"cache_control"`
-}
-
-type bedrockChatTool struct {
-	Type     string `json:"type"`
-	Function *struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-	CacheControl json.RawMessage `json:"cache_control"`
-}
-
-// bedrockChatToolCall is a tool call in an assistant message or a response.
-type bedrockChatToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
 }
 
 // bedrockChatThinking is a LiteLLM thinking block: reasoning text with its signature, or
@@ -241,7 +208,7 @@ type bedrockChatOutMessage struct {
 	Role             string                `json:"role"`
 	Content          *string               `json:"content"`
 	Refusal          *string               `json:"refusal"`
-	ToolCalls        []bedrockChatToolCall `json:"tool_calls,omitempty"`
+	ToolCalls        []chatToolCall        `json:"tool_calls,omitempty"`
 	ReasoningContent string                `json:"reasoning_content,omitempty"`
 	ThinkingBlocks   []bedrockChatThinking `json:"thinking_blocks,omitempty"`
 }

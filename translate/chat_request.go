@@ -354,3 +354,68 @@ func jsonToolFormat(raw json.RawMessage, provider string) (description string, s
 	}
 	return description, schema, true, nil
 }
+
+// lenient is a list of a request (messages, tools) decoded without the request's
+// strictness about unknown members: only top-level parameters change the answer, and
+// clients echo response fields (refusal, annotations, reasoning_content) back inside
+// messages.
+type lenient[T any] []T
+
+func (l *lenient[T]) UnmarshalJSON(b []byte) error {
+	return json.Unmarshal(b, (*[]T)(l))
+}
+
+// The parts of an OpenAI chat completion request below the message are the same for
+// every translator; each reads the fields its provider has a use for.
+
+// chatPart is one element of a message's array "content".
+type chatPart struct {
+	Type       string          `json:"type"`
+	Text       *string         `json:"text"`
+	Refusal    *string         `json:"refusal"`
+	ImageURL   json.RawMessage `json:"image_url"` // {"url": ...}, or a bare URL string
+	InputAudio *struct {
+		Data   string `json:"data"`
+		Format string `json:"format"`
+	} `json:"input_audio"`
+	File *chatFile `json:"file"`
+	// CacheControl is LiteLLM's prompt-cache breakpoint on a part.
+	CacheControl json.RawMessage `json:"cache_control"`
+}
+
+// chatFile is a file part's file: inline data, or an ID in OpenAI's file store (or a
+// URL, with LiteLLM's Format giving its MIME type).
+type chatFile struct {
+	FileData string `json:"file_data"`
+	FileID   string `json:"file_id"`
+	Format   string `json:"format"`
+}
+
+// chatTool is one element of "tools".
+type chatTool struct {
+	Type     string `json:"type"`
+	Function *struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+	CacheControl json.RawMessage `json:"cache_control"` // LiteLLM's extension
+}
+
+// chatToolCall is a tool call in an assistant message or a response.
+type chatToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+	// ExtraContent is how Google's own OpenAI-compatible endpoint carries a thought
+	// signature (extra_content.google.thought_signature); the Gemini translator accepts
+	// it as well as the one tollgate puts in the ID.
+	ExtraContent *struct {
+		Google struct {
+			ThoughtSignature string `json:"thought_signature"`
+		} `json:"google"`
+	} `json:"extra_content,omitempty"`
+}

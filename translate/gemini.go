@@ -449,7 +449,7 @@ func geminiParts(raw json.RawMessage, msg int, allowed int) ([]geminiPart, error
 	if isNull(raw) {
 		return nil, nil
 	}
-	s, parts, err := decodeContent[gemChatPart](raw, func() string { return fmt.Sprintf("messages[%d].content", msg) })
+	s, parts, err := decodeContent[chatPart](raw, func() string { return fmt.Sprintf("messages[%d].content", msg) })
 	if err != nil || (s != nil && *s == "") {
 		return nil, err
 	}
@@ -517,7 +517,7 @@ func geminiImage(raw json.RawMessage, part func() string) (geminiPart, error) {
 // geminiFile maps a file part: inline data (a data URL in file_data) becomes inlineData;
 // a file_id that is an http(s) or gs:// URL (LiteLLM's extension, with the MIME type in
 // "format") becomes fileData. OpenAI file IDs name files Google cannot read.
-func geminiFile(part *gemChatPart, pp func() string) (geminiPart, error) {
+func geminiFile(part *chatPart, pp func() string) (geminiPart, error) {
 	f := part.File
 	switch {
 	case f == nil:
@@ -650,7 +650,7 @@ func geminiToolResult(m *gemChatMessage, i int, calls map[string]string) ([]gemi
 
 // geminiTools maps function tools to one Tool of function declarations, and returns the
 // functions' names.
-func geminiTools(in []gemChatTool) ([]geminiTool, []string, error) {
+func geminiTools(in []chatTool) ([]geminiTool, []string, error) {
 	if len(in) == 0 {
 		return nil, nil, nil
 	}
@@ -902,7 +902,7 @@ func (g geminiTranslator) choice(c *geminiCandidate) (chatChoice[gemChatOutMessa
 					return ch, &APIError{Status: 502, Type: "api_error", Code: "bad_upstream_response",
 						Message: g.name() + " returned a function call whose arguments are not a JSON object"}
 				}
-				tc := gemChatToolCall{ID: g.callID(p.ThoughtSignature), Type: "function"}
+				tc := chatToolCall{ID: g.callID(p.ThoughtSignature), Type: "function"}
 				tc.Function.Name, tc.Function.Arguments = p.FunctionCall.Name, args
 				ch.Message.ToolCalls = append(ch.Message.ToolCalls, tc)
 			case p.Thought:

@@ -218,27 +218,27 @@ type geminiEmbedResponse struct {
 // reads it. Parameters it refuses are decoded too, so their use can be reported, and so
 // is every parameter it ignores: a name missing here is an unknown parameter.
 type gemChatRequest struct {
-	Model               string          `json:"model"`
-	Messages            gemChatMessages `json:"messages"`
-	MaxTokens           *int            `json:"max_tokens"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	Temperature         *float64        `json:"temperature"`
-	TopP                *float64        `json:"top_p"`
-	TopK                *int            `json:"top_k"` // Gemini extension, as in LiteLLM
-	N                   *int            `json:"n"`
-	Stream              bool            `json:"stream"`
-	Stop                json.RawMessage `json:"stop"` // a string or a list
-	PresencePenalty     *float64        `json:"presence_penalty"`
-	FrequencyPenalty    *float64        `json:"frequency_penalty"`
-	Seed                *int64          `json:"seed"`
-	Tools               gemChatTools    `json:"tools"`
-	ToolChoice          json.RawMessage `json:"tool_choice"`
-	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
-	ResponseFormat      json.RawMessage `json:"response_format"`
-	ReasoningEffort     string          `json:"reasoning_effort"`
-	Thinking            json.RawMessage `json:"thinking"`        // LiteLLM's extension
-	SafetySettings      json.RawMessage `json:"safety_settings"` // LiteLLM's extension
-	Modalities          []string        `json:"modalities"`
+	Model               string                  `json:"model"`
+	Messages            lenient[gemChatMessage] `json:"messages"`
+	MaxTokens           *int                    `json:"max_tokens"`
+	MaxCompletionTokens *int                    `json:"max_completion_tokens"`
+	Temperature         *float64                `json:"temperature"`
+	TopP                *float64                `json:"top_p"`
+	TopK                *int                    `json:"top_k"` // Gemini extension, as in LiteLLM
+	N                   *int                    `json:"n"`
+	Stream              bool                    `json:"stream"`
+	Stop                json.RawMessage         `json:"stop"` // a string or a list
+	PresencePenalty     *float64                `json:"presence_penalty"`
+	FrequencyPenalty    *float64                `json:"frequency_penalty"`
+	Seed                *int64                  `json:"seed"`
+	Tools               lenient[chatTool]       `json:"tools"`
+	ToolChoice          json.RawMessage         `json:"tool_choice"`
+	ParallelToolCalls   *bool                   `json:"parallel_tool_calls"`
+	ResponseFormat      json.RawMessage         `json:"response_format"`
+	ReasoningEffort     string                  `json:"reasoning_effort"`
+	Thinking            json.RawMessage         `json:"thinking"`        // LiteLLM's extension
+	SafetySettings      json.RawMessage         `json:"safety_settings"` // LiteLLM's extension
+	Modalities          []string                `json:"modalities"`
 
 	// Refused whenever set to something that changes the answer.
 	Logprobs         bool            `json:"logprobs"`
@@ -263,80 +263,21 @@ type gemChatRequest struct {
 	SafetyIdentifier     json.RawMessage `json:"safety_identifier"`
 }
 
-// gemChatMessages and gemChatTools decode without the request's strictness about unknown
-// members: only top-level parameters change the answer, and clients echo response fields
-// (refusal, annotations, reasoning_content) back inside messages.
-type (
-	gemChatMessages []gemChatMessage
-	gemChatTools    []gemChatTool
-)
-
-func (m *gemChatMessages) UnmarshalJSON(b []byte) error {
-	return json.Unmarshal(b, (*[]gemChatMessage)(m))
-}
-
-func (t *gemChatTools) UnmarshalJSON(b []byte) error {
-	return json.Unmarshal(b, (*[]gemChatTool)(t))
-}
-
+// gemChatMessage is one message of an OpenAI chat completion request.
 type gemChatMessage struct {
-	Role         string            `json:"role"`
-	Content      json.RawMessage   `json:"content"` // string, array of parts, or null
-	ToolCalls    []gemChatToolCall `json:"tool_calls"`
-	ToolCallID   string            `json:"tool_call_id"`
-	FunctionCall json.RawMessage   `json:"function_call"` // deprecated, refused
-}
-
-// gemChatPart is one element of an array "content".
-type gemChatPart struct {
-	Type       string          `json:"type"`
-	Text       *string         `json:"text"`
-	Refusal    *string         `json:"refusal"`
-	ImageURL   json.RawMessage `json:"image_url"` // {"url": ...}, or a bare URL string
-	InputAudio *struct {
-		Data   string `json:"data"`
-		Format string `json:"format"`
-	} `json:"input_audio"`
-	File *struct {
-		FileData string `json:"file_data"`
-		FileID   string `json:"file_id"`
-		Format   string `json:"format"` // LiteLLM's extension: the MIME type of a file_id URL
-	} `json:"file"`
-}
-
-type gemChatTool struct {
-	Type     string `json:"type"`
-	Function *struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-}
-
-// gemChatToolCall is a tool call in an assistant message or a response.
-type gemChatToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-	// ExtraContent is how Google's own OpenAI-compatible endpoint carries a thought
-	// signature (extra_content.google.thought_signature); accepted as well as the one
-	// tollgate puts in the ID.
-	ExtraContent *struct {
-		Google struct {
-			ThoughtSignature string `json:"thought_signature"`
-		} `json:"google"`
-	} `json:"extra_content,omitempty"`
+	Role         string          `json:"role"`
+	Content      json.RawMessage `json:"content"` // string, array of parts, or null
+	ToolCalls    []chatToolCall  `json:"tool_calls"`
+	ToolCallID   string          `json:"tool_call_id"`
+	FunctionCall json.RawMessage `json:"function_call"` // deprecated, refused
 }
 
 type gemChatOutMessage struct {
-	Role             string            `json:"role"`
-	Content          *string           `json:"content"`
-	Refusal          *string           `json:"refusal"`
-	ToolCalls        []gemChatToolCall `json:"tool_calls,omitempty"`
-	ReasoningContent string            `json:"reasoning_content,omitempty"` // LiteLLM's field
+	Role             string         `json:"role"`
+	Content          *string        `json:"content"`
+	Refusal          *string        `json:"refusal"`
+	ToolCalls        []chatToolCall `json:"tool_calls,omitempty"`
+	ReasoningContent string         `json:"reasoning_content,omitempty"` // LiteLLM's field
 }
 
 // gemChatUsage adds the thinking tokens Gemini reports to OpenAI's usage object.
