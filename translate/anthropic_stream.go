@@ -39,9 +39,7 @@ type anthropicStream struct {
 	tr           anthropicTranslator
 	includeUsage bool
 
-	line    []byte // the current line, until its newline arrives
-	data    []byte // the current event's data lines
-	hasData bool
+	events sseEvents
 
 	head    []byte // `data: {"id":...,"model":...` shared by every chunk
 	started bool
@@ -58,7 +56,8 @@ type anthropicStream struct {
 // newAnthropicStream starts a stream translation. includeUsage says whether the client
 // gets the final usage chunk (stream_options.include_usage); Usage() is kept either way.
 func newAnthropicStream(tr anthropicTranslator, includeUsage bool) *anthropicStream {
-	return &anthropicStream{tr: tr, includeUsage: includeUsage, blocks: make(map[int]*anthStreamBlock, 2)}
+	return &anthropicStream{tr: tr, includeUsage: includeUsage, events: sseEvents{max: anthropicMaxEvent},
+		blocks: make(map[int]*anthStreamBlock, 2)}
 }
 
 // Usage is the usage reported so far: message_start's input counts and the latest
@@ -73,32 +72,25 @@ func (s *anthropicStream) Next(chunk []byte, end bool) ([]byte, error) {
 		// Each event becomes about one chunk of similar size plus the shared head.
 		out = make([]byte, 0, 2*len(chunk)+256)
 	}
-	for len(chunk) > 0 && !s.done {
-		i := bytes.IndexByte(chunk, '\n')
-		if i < 0 {
-			s.line = append(s.line, chunk...)
-			if len(s.line)+len(s.data) > anthropicMaxEvent {
-				out = s.fail(out, "Anthropic sent a stream event larger than tollgate accepts")
-			}
+	for !s.done {
+		data, ok, err := s.events.next(&chunk)
+		if err != nil {
+			out = s.fail(out, "Anthropic sent a stream event larger than tollgate accepts")
+		}
+		if !ok {
 			break
 		}
-		line := chunk[:i]
-		chunk = chunk[i+1:]
-		if len(s.line) > 0 {
-			s.line = append(s.line, line...)
-			line = s.line
-		}
-		out = s.readLine(out, line)
-		s.line = s.line[:0]
+		out = s.dispatch(out, data, false)
 	}
 	if end && !s.done {
-		if len(s.line) > 0 {
-			out = s.readLine(out, s.line)
-			s.line = s.line[:0]
-		}
 		// An event the stream ended without its blank line is used when it is whole; a
 		// cut one is dropped and reported as the cut below.
-		out = s.dispatchEvent(out, true)
+		switch data, ok, err := s.events.flush(); {
+		case err != nil:
+			out = s.fail(out, "Anthropic sent a stream event larger than tollgate accepts")
+		case ok:
+			out = s.dispatch(out, data, true)
+		}
 		if !s.done {
 			out = s.fail(out, "the Anthropic stream ended before the message was complete; retry the request")
 		}
@@ -106,40 +98,11 @@ func (s *anthropicStream) Next(chunk []byte, end bool) ([]byte, error) {
 	return out, nil
 }
 
-// readLine handles one line of the event stream format: a field, a comment, or the blank
-// line that dispatches the event.
-func (s *anthropicStream) readLine(out, line []byte) []byte {
-	line = bytes.TrimSuffix(line, []byte{'\r'})
-	if len(line) == 0 {
-		return s.dispatch(out)
-	}
-	name, value, _ := bytes.Cut(line, []byte{':'})
-	if string(name) != "data" {
-		return out // comments (":..."), "event" (the data repeats it as "type"), "id", "retry"
-	}
-	value = bytes.TrimPrefix(value, []byte{' '})
-	if s.hasData {
-		s.data = append(s.data, '\n')
-	}
-	s.data = append(s.data, value...)
-	s.hasData = true
-	if len(s.data) > anthropicMaxEvent {
-		return s.fail(out, "Anthropic sent a stream event larger than tollgate accepts")
-	}
-	return out
-}
-
-// dispatch translates the event whose data has been collected.
-func (s *anthropicStream) dispatch(out []byte) []byte { return s.dispatchEvent(out, false) }
-
-func (s *anthropicStream) dispatchEvent(out []byte, atEnd bool) []byte {
-	if !s.hasData || s.done {
-		return out
-	}
-	s.hasData = false
+// dispatch translates an event's data. atEnd says the stream ended inside the event,
+// which is then used only if it is whole.
+func (s *anthropicStream) dispatch(out, data []byte, atEnd bool) []byte {
 	s.ev = anthropicEvent{}
-	err := json.Unmarshal(s.data, &s.ev)
-	s.data = s.data[:0]
+	err := json.Unmarshal(data, &s.ev)
 	switch {
 	case err != nil && atEnd:
 		return out
@@ -279,6 +242,6 @@ func (s *anthropicStream) finish(out []byte, stopReason string) []byte {
 // fail ends the client's stream with an error event and [DONE].
 func (s *anthropicStream) fail(out []byte, msg string) []byte {
 	s.done = true
-	s.line, s.data = nil, nil
+	s.events = sseEvents{}
 	return appendStreamInterrupted(out, msg)
 }

@@ -41,9 +41,7 @@ type geminiStream struct {
 	tr           geminiTranslator
 	includeUsage bool
 
-	line    []byte // the current line, until its newline arrives
-	data    []byte // the current event's data lines
-	hasData bool
+	events sseEvents
 
 	head    []byte // `data: {"id":...,"model":...` shared by every chunk
 	started bool
@@ -56,7 +54,7 @@ type geminiStream struct {
 // newGeminiStream starts a stream translation. includeUsage says whether the client gets
 // the final usage chunk (stream_options.include_usage); Usage() is kept either way.
 func newGeminiStream(tr geminiTranslator, includeUsage bool) *geminiStream {
-	return &geminiStream{tr: tr, includeUsage: includeUsage}
+	return &geminiStream{tr: tr, includeUsage: includeUsage, events: sseEvents{max: geminiMaxEvent}}
 }
 
 // Usage is the usage the latest event reported; Gemini's counts are cumulative.
@@ -66,70 +64,35 @@ func (s *geminiStream) Usage() Usage { return s.usage }
 // something the client must see, so it is written into the output as an error event.
 func (s *geminiStream) Next(chunk []byte, end bool) ([]byte, error) {
 	var out []byte
-	for len(chunk) > 0 && !s.done {
-		i := bytes.IndexByte(chunk, '\n')
-		if i < 0 {
-			s.line = append(s.line, chunk...)
-			if len(s.line)+len(s.data) > geminiMaxEvent {
-				out = s.fail(out, s.tr.name()+" sent a stream event larger than tollgate accepts")
-			}
+	for !s.done {
+		data, ok, err := s.events.next(&chunk)
+		if err != nil {
+			out = s.fail(out, s.tr.name()+" sent a stream event larger than tollgate accepts")
+		}
+		if !ok {
 			break
 		}
-		line := chunk[:i]
-		chunk = chunk[i+1:]
-		if len(s.line) > 0 {
-			s.line = append(s.line, line...)
-			line = s.line
-		}
-		out = s.readLine(out, line)
-		s.line = s.line[:0]
+		out = s.dispatch(out, data, false)
 	}
 	if end && !s.done {
-		if len(s.line) > 0 {
-			out = s.readLine(out, s.line)
-			s.line = s.line[:0]
-		}
 		// An event the response ended without its blank line is used when it is whole;
 		// a cut one is dropped, and the cut is reported below.
-		out = s.dispatch(out, true)
+		switch data, ok, err := s.events.flush(); {
+		case err != nil:
+			out = s.fail(out, s.tr.name()+" sent a stream event larger than tollgate accepts")
+		case ok:
+			out = s.dispatch(out, data, true)
+		}
 		out = s.end(out)
 	}
 	return out, nil
 }
 
-// readLine handles one line of the event stream format: a field, a comment, or the blank
-// line that dispatches the event.
-func (s *geminiStream) readLine(out, line []byte) []byte {
-	line = bytes.TrimSuffix(line, []byte{'\r'})
-	if len(line) == 0 {
-		return s.dispatch(out, false)
-	}
-	name, value, _ := bytes.Cut(line, []byte{':'})
-	if string(name) != "data" {
-		return out // comments (":..."), "event", "id", "retry"
-	}
-	value = bytes.TrimPrefix(value, []byte{' '})
-	if s.hasData {
-		s.data = append(s.data, '\n')
-	}
-	s.data = append(s.data, value...)
-	s.hasData = true
-	if len(s.data) > geminiMaxEvent {
-		return s.fail(out, s.tr.name()+" sent a stream event larger than tollgate accepts")
-	}
-	return out
-}
-
-// dispatch translates the event whose data has been collected. atEnd says the response
-// ended inside the event, which is then used only if it is whole.
-func (s *geminiStream) dispatch(out []byte, atEnd bool) []byte {
-	if !s.hasData || s.done {
-		return out
-	}
-	s.hasData = false
+// dispatch translates an event's data. atEnd says the response ended inside the event,
+// which is then used only if it is whole.
+func (s *geminiStream) dispatch(out, data []byte, atEnd bool) []byte {
 	s.ev = geminiStreamEvent{}
-	err := json.Unmarshal(s.data, &s.ev)
-	s.data = s.data[:0]
+	err := json.Unmarshal(data, &s.ev)
 	switch {
 	case err != nil && atEnd:
 		return out
@@ -281,7 +244,7 @@ func (s *geminiStream) usageChunk(out []byte) []byte {
 // fail ends the client's stream with an error event and [DONE].
 func (s *geminiStream) fail(out []byte, msg string) []byte {
 	s.done = true
-	s.line, s.data = nil, nil
+	s.events = sseEvents{}
 	return appendStreamInterrupted(out, msg)
 }
 
