@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -327,4 +328,29 @@ func closeStream(b *testing.B, s extprocv3.ExternalProcessor_ProcessClient) {
 	if _, err := s.Recv(); !errors.Is(err, io.EOF) {
 		b.Fatalf("stream end: %v", err)
 	}
+}
+
+// BenchmarkMasterKeyMiss is the master-key check every virtual key's request passes
+// through first: Authenticate (hash, compare, and an error for a miss), and Match (a
+// compare of the digest the caller computed once for both checks).
+func BenchmarkMasterKeyMiss(b *testing.B) {
+	m := NewMasterKey(masterKey)
+	const key = "sk-tollgate-virtual-key-abcdefghijklmnopqrstuvwxyz0123456789"
+	b.Run("Authenticate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Authenticate(context.Background(), key); err == nil {
+				b.Fatal("a virtual key passed as the master key")
+			}
+		}
+	})
+	b.Run("Match", func(b *testing.B) {
+		d := sha256.Sum256([]byte(key))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := m.Match(d); ok {
+				b.Fatal("a virtual key passed as the master key")
+			}
+		}
+	})
 }
