@@ -22,8 +22,8 @@ import (
 //   - Enqueue never waits for Postgres: it appends the record to a bounded in-memory
 //     queue, or, when the queue is full, to the spool on disk.
 //   - A background loop flushes the queue when BatchSize records are waiting and at
-//     least every FlushInterval, in one transaction per flush (a large flush is split
-//     across Options.Connections transactions at once): COPY the records into
+//     least every FlushInterval, each flush one transaction, with up to
+//     Options.Connections flushes in flight: COPY the records into
 //     tollgate_spend_logs, skipping the (request_id, start_time) keys it already has,
 //     and add exactly the records copied to tollgate_spend_daily and to
 //     Options.OnInsert.
@@ -41,7 +41,8 @@ import (
 // against concurrent writers too) and the rollups count only the rows inserted: exactly
 // once. An ambiguous commit (the connection dies during COMMIT) is resolved by
 // replaying the batch. What a crash (kill -9, OOM, power loss) loses is what was only
-// in memory: the queue and the batch being flushed, at most twice QueueSize records.
+// in memory: the queue and the batches in flight, at most (Connections+1)*QueueSize
+// records.
 // Spooled records survive a process crash once appended, and a machine crash once
 // fsync'd, which every flush does.
 //
@@ -70,6 +71,7 @@ type Writer struct {
 	cancel context.CancelFunc
 
 	// Owned by the loop (and by Close once the loop has returned).
+	flights      []*flight    // batches being written, oldest first
 	retryAt      time.Time    // Postgres failed; do not try it before this
 	maintainedAt time.Time    // last partition maintenance
 	partitions   map[int]bool // months (year*12+month) known to have a partition
@@ -96,8 +98,9 @@ type Options struct {
 	RetryInterval time.Duration
 	// FlushTimeout bounds one batch's transactions (30s).
 	FlushTimeout time.Duration
-	// Connections is how many transactions a large batch is split across, run at once
-	// (2). The pool needs that many connections free.
+	// Connections is how many batches are written at once, each in a transaction of
+	// its own (2): while Postgres commits one, it is already copying the next, on
+	// another core. The pool needs that many connections free.
 	Connections int
 	// RetentionMonths, when positive, drops spend log partitions of months before the
 	// current month and the RetentionMonths months before it. 0 keeps everything. The
@@ -321,10 +324,16 @@ func (w *Writer) run() {
 	}
 }
 
-// cycle is one round of the loop: maintain the partitions when due, store the queue,
-// replay the spool, fsync the spool. final (from Close) tries Postgres even while it is
-// resting and replays until ctx ends rather than until Close.
+// cycle is one round of the loop: maintain the partitions when due, send the queue to
+// Postgres (or the spool), replay the spool, fsync the spool. final (from Close) waits
+// for the batches in flight, stores the queue before returning, tries Postgres even
+// while it is resting and replays until ctx ends rather than until Close.
 func (w *Writer) cycle(ctx context.Context, final bool) {
+	// Wait for a free connection before taking the queue, so that the batch takes what
+	// arrives meanwhile. A failed flight sets retryAt.
+	for len(w.flights) > 0 && (final || len(w.flights) >= w.opts.Connections) {
+		w.land()
+	}
 	now := time.Now() // scheduling runs on the real clock; Options.Now only names months
 	up := (final || !now.Before(w.retryAt)) && ctx.Err() == nil
 
@@ -332,11 +341,18 @@ func (w *Writer) cycle(ctx context.Context, final bool) {
 		up = w.maintain(ctx, now)
 	}
 
-	batch := w.take()
-	if len(batch) > 0 {
-		up = w.store(ctx, batch, up)
+	if batch := w.take(); len(batch) == 0 {
+		w.release(batch)
+	} else {
+		switch {
+		case !up:
+			w.spoolBatch(batch)
+		case final:
+			up = w.landed(batch, w.insert(ctx, batch))
+		default:
+			up = w.launch(ctx, batch)
+		}
 	}
-	w.release(batch)
 
 	if up && !w.spool.empty() {
 		if err := w.replay(ctx, final); err != nil {
@@ -370,55 +386,106 @@ func (w *Writer) release(batch []Record) {
 	w.mu.Unlock()
 }
 
-// store puts batch in Postgres if up, else (or if that fails) in the spool. It reports
-// whether Postgres is still considered up.
-func (w *Writer) store(ctx context.Context, batch []Record, up bool) bool {
-	if up {
-		err := w.insert(ctx, batch)
-		if err == nil {
-			w.recovered()
-			return true
-		}
-		w.failed(err)
-		up = false
+// A flight is a batch being written to Postgres by a goroutine of its own.
+type flight struct {
+	batch []Record
+	err   error         // set before done is closed
+	done  chan struct{} // closed when the write returns
+}
+
+// launch starts writing batch to Postgres without waiting for it; land collects the
+// outcome. It reports whether Postgres is still considered up.
+func (w *Writer) launch(ctx context.Context, batch []Record) bool {
+	if err := w.preparePartitions(ctx, batch); err != nil {
+		return w.landed(batch, err)
 	}
+	f := &flight{batch: batch, done: make(chan struct{})}
+	w.flights = append(w.flights, f)
+	go func() {
+		defer close(f.done)
+		f.err = w.write(ctx, batch)
+	}()
+	return true
+}
+
+// land waits for the oldest flight and settles it like landed.
+func (w *Writer) land() {
+	f := w.flights[0]
+	w.flights[0] = nil
+	w.flights = w.flights[1:]
+	<-f.done
+	w.landed(f.batch, f.err)
+}
+
+// landed settles a batch written with outcome err: when Postgres failed, the batch goes
+// to the spool. It releases the batch and reports whether Postgres is up.
+func (w *Writer) landed(batch []Record, err error) bool {
+	if err != nil {
+		w.failed(err)
+		w.spoolBatch(batch)
+		return false
+	}
+	w.recovered()
+	w.release(batch)
+	return true
+}
+
+// spoolBatch appends batch to the spool and fsyncs it, or, should the disk fail too,
+// puts the records back at the head of the queue.
+func (w *Writer) spoolBatch(batch []Record) {
 	if err := w.spool.append(batch); err != nil {
 		w.log.Error("spend: Postgres and spool both failed; holding records in memory",
 			"records", len(batch), "error", err)
 		w.mu.Lock()
 		w.pending = append(slices.Clone(batch), w.pending...)
 		w.mu.Unlock()
-		return up
+		return
 	}
 	w.stats.spooled.Add(int64(len(batch)))
 	if err := w.spool.sync(); err != nil {
 		w.log.Error("spend: spool fsync failed", "error", err)
 	}
-	return up
+	w.release(batch)
 }
 
-// insert writes recs to Postgres. When Postgres refuses the batch's data (rather than
-// failing), the batch is bisected until the refused records are found and rejected.
-// insert returns an error when Postgres failed; then none, some or all of recs may be
-// in Postgres, and replaying them all is safe.
+// insert writes recs to Postgres, creating the partitions they need first. It returns
+// an error when Postgres failed; then none, some or all of recs may be in Postgres,
+// and replaying them all is safe.
 func (w *Writer) insert(ctx context.Context, recs []Record) error {
-	if err := w.ensurePartitions(ctx, recs); err != nil {
-		if w.unreachable(ctx) {
-			return err
-		}
-		// The rows will land in the default partition; maintenance moves them later.
+	if err := w.preparePartitions(ctx, recs); err != nil {
+		return err
+	}
+	return w.write(ctx, recs)
+}
+
+// preparePartitions creates the partitions recs need. It fails only when Postgres is
+// out of reach: when Postgres refuses to create one, the rows go to the default
+// partition, and maintenance moves them later.
+func (w *Writer) preparePartitions(ctx context.Context, recs []Record) error {
+	err := w.ensurePartitions(ctx, recs)
+	if err != nil && w.unreachable(ctx) {
+		return err
+	}
+	if err != nil {
 		w.log.Error("spend: partition creation failed", "error", err)
 	}
+	return nil
+}
+
+// write inserts recs, whose partitions exist. When Postgres refuses the batch's data
+// (rather than failing), the batch is bisected until the refused records are found and
+// rejected. It does not touch the loop's state: flights run it.
+func (w *Writer) write(ctx context.Context, recs []Record) error {
 	err := w.insertOnce(ctx, recs)
 	if err == nil || !refused(err) {
 		return err
 	}
 	if len(recs) > 1 {
 		mid := len(recs) / 2
-		if err := w.insert(ctx, recs[:mid]); err != nil {
+		if err := w.write(ctx, recs[:mid]); err != nil {
 			return err
 		}
-		return w.insert(ctx, recs[mid:])
+		return w.write(ctx, recs[mid:])
 	}
 	// Try once more: a unique violation means another transaction stored the record
 	// between our check and our COPY, and this time the check finds it.
@@ -444,32 +511,10 @@ func refused(err error) bool {
 	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23")
 }
 
-// insertOnce writes recs in one transaction, or, for a batch of at least 2*minSplit
-// records, in up to Options.Connections transactions at once, each with a slice of it:
-// Postgres then maintains the indexes on several cores. Each slice is idempotent on its
-// own, so when one fails the caller's retry of the whole batch skips what the others
-// committed.
+// insertOnce writes recs in one transaction.
 func (w *Writer) insertOnce(ctx context.Context, recs []Record) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
 	defer cancel()
-	parts := min(w.opts.Connections, len(recs)/minSplit)
-	if parts <= 1 {
-		return w.insertPart(ctx, recs)
-	}
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for i := range parts {
-		part := recs[i*len(recs)/parts : (i+1)*len(recs)/parts]
-		wg.Go(func() { errs[i] = w.insertPart(ctx, part) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// minSplit is the smallest slice of a batch worth a transaction of its own.
-const minSplit = 500
-
-func (w *Writer) insertPart(ctx context.Context, recs []Record) error {
 	inserted, err := insertBatch(ctx, w.pool, recs, w.opts.OnInsert)
 	if err != nil {
 		return err
