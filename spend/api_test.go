@@ -271,8 +271,8 @@ func TestSpendLogsFiltersUseIndexes(t *testing.T) {
 		{url.Values{"user_id": {"user-1"}}, "tollgate_spend_logs_user"},
 		{url.Values{"end_user": {"customer-1"}}, "tollgate_spend_logs_end_user"},
 		{url.Values{"model": {"gpt-5.5"}}, "tollgate_spend_logs_model"},
-		{url.Values{"request_id": {"req-0000007"}}, "tollgate_spend_logs_pkey"},
-		{url.Values{"start_date": {"2026-03-14"}}, "tollgate_spend_logs_time"},
+		{url.Values{"request_id": {"req-0000007"}}, "tollgate_spend_logs_request"},
+		{url.Values{"start_date": {"2026-03-14"}}, "tollgate_spend_logs_pkey"},
 	} {
 		sql, args, err := logsQuery(tc.q)
 		if err != nil {
