@@ -2,9 +2,11 @@ package spend
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,7 +89,7 @@ func copyBatch(ctx context.Context, pool *pgxpool.Pool, recs []Record, skipStore
 				return nil
 			}
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{logsTable}, logColumns, newRecordSource(fresh)); err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, newCopyReader(fresh), copyRecords); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
 		if err := addToRollups(ctx, tx, fresh); err != nil {
@@ -163,51 +165,129 @@ func newRecords(ctx context.Context, tx pgx.Tx, recs []Record) ([]Record, error)
 	return fresh, nil
 }
 
-// recordSource feeds records to CopyFrom, reusing one row of values: CopyFrom encodes
-// each row before asking for the next.
-type recordSource struct {
+// copyRecords copies rows into the spend logs in COPY's binary format.
+var copyRecords = `COPY ` + logsTable + ` (` + strings.Join(logColumns, ", ") + `) FROM STDIN (FORMAT binary)`
+
+// copyReader streams records in COPY's binary format (PostgreSQL manual, COPY, "Binary
+// Format"), encoding rows as Postgres reads them: a header; per row the number of
+// fields, then each as its length (-1 for NULL) and its type's binary send format; a
+// trailer. It does what pgx's CopyFrom would at a fraction of the CPU (no encoder
+// lookups per value, no round trip for the column types), which on a two-core machine
+// is CPU Postgres gets instead.
+type copyReader struct {
 	recs []Record
-	i    int
-	row  []any
+	next int    // the next record to encode; len(recs)+1 once the trailer is out
+	buf  []byte // encoded and not yet read
 }
 
-func newRecordSource(recs []Record) *recordSource {
-	return &recordSource{recs: recs, i: -1, row: make([]any, len(logColumns))}
+func newCopyReader(recs []Record) *copyReader {
+	buf := append(make([]byte, 0, 64<<10), "PGCOPY\n\xff\r\n\x00"...)
+	buf = binary.BigEndian.AppendUint32(buf, 0) // flags
+	buf = binary.BigEndian.AppendUint32(buf, 0) // header extension length
+	return &copyReader{recs: recs, buf: buf}
 }
 
-func (s *recordSource) Next() bool {
-	s.i++
-	return s.i < len(s.recs)
-}
-
-func (s *recordSource) Values() ([]any, error) {
-	r := &s.recs[s.i]
-	tags := []byte("[]")
-	if len(r.Tags) > 0 {
-		var err error
-		if tags, err = json.Marshal(r.Tags); err != nil {
-			return nil, err
+func (c *copyReader) Read(p []byte) (int, error) {
+	for len(c.buf) < len(p) && c.next <= len(c.recs) {
+		if c.next == len(c.recs) {
+			c.buf = binary.BigEndian.AppendUint16(c.buf, 0xffff) // trailer: -1 fields
+		} else {
+			c.buf = appendRow(c.buf, &c.recs[c.next])
 		}
+		c.next++
 	}
-	meta := []byte(r.Metadata)
-	if len(meta) == 0 {
-		meta = []byte("{}")
+	if len(c.buf) == 0 {
+		return 0, io.EOF
 	}
-	var firstToken any // NULL when no response byte arrived
-	if !r.FirstToken.IsZero() {
-		firstToken = r.FirstToken
-	}
-	v := s.row
-	v[0], v[1], v[2], v[3], v[4], v[5], v[6] = r.RequestID, r.CallType, r.KeyHash, r.KeyAlias, r.TeamID, r.UserID, r.EndUser
-	v[7], v[8], v[9], v[10], v[11] = r.ModelAlias, r.DeploymentID, r.Provider, r.ProviderModel, r.APIBase
-	v[12], v[13], v[14], v[15] = r.PromptTokens, r.CompletionTokens, r.PromptTokens+r.CompletionTokens, r.CachedTokens
-	v[16], v[17], v[18], v[19], v[20] = r.CacheCreationTokens, r.ReasoningTokens, r.CostMicros, r.CostKnown, r.UsageEstimated
-	v[21], v[22], v[23], v[24], v[25] = int32(r.Status), r.ErrorCode, r.Start, r.End, firstToken
-	v[26], v[27], v[28], v[29] = int32(r.Attempts), r.Stream, tags, meta
-	return v, nil
+	n := copy(p, c.buf)
+	c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+	return n, nil
 }
 
-func (s *recordSource) Err() error { return nil }
+// appendRow encodes r as one row of logColumns, in their order.
+func appendRow(b []byte, r *Record) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(logColumns)))
+	for _, s := range [...]string{r.RequestID, r.CallType, r.KeyHash, r.KeyAlias, r.TeamID,
+		r.UserID, r.EndUser, r.ModelAlias, r.DeploymentID, r.Provider, r.ProviderModel, r.APIBase} {
+		b = appendField(b, s)
+	}
+	for _, n := range [...]int64{r.PromptTokens, r.CompletionTokens, r.PromptTokens + r.CompletionTokens,
+		r.CachedTokens, r.CacheCreationTokens, r.ReasoningTokens, r.CostMicros} {
+		b = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, 8), uint64(n))
+	}
+	b = appendBool(b, r.CostKnown)
+	b = appendBool(b, r.UsageEstimated)
+	b = appendInt4(b, r.Status)
+	b = appendField(b, r.ErrorCode)
+	b = appendTimestamp(b, r.Start)
+	b = appendTimestamp(b, r.End)
+	if r.FirstToken.IsZero() { // no response byte arrived
+		b = binary.BigEndian.AppendUint32(b, 0xffffffff) // NULL
+	} else {
+		b = appendTimestamp(b, r.FirstToken)
+	}
+	b = appendInt4(b, r.Attempts)
+	b = appendBool(b, r.Stream)
+	b = appendTags(b, r.Tags)
+	meta := r.Metadata
+	if len(meta) == 0 {
+		meta = json.RawMessage("{}")
+	}
+	return append(append(appendFieldLen(b, 1+len(meta)), 1), meta...) // jsonb: version 1, then text
+}
+
+func appendField(b []byte, s string) []byte { return append(appendFieldLen(b, len(s)), s...) }
+
+func appendFieldLen(b []byte, n int) []byte { return binary.BigEndian.AppendUint32(b, uint32(n)) }
+
+func appendInt4(b []byte, n int) []byte {
+	return binary.BigEndian.AppendUint32(appendFieldLen(b, 4), uint32(int32(n)))
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(appendFieldLen(b, 1), 1)
+	}
+	return append(appendFieldLen(b, 1), 0)
+}
+
+// postgresEpoch is timestamptz's zero, in Unix microseconds.
+const postgresEpoch = 946_684_800_000_000
+
+func appendTimestamp(b []byte, t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(appendFieldLen(b, 8), uint64(t.UnixMicro()-postgresEpoch))
+}
+
+// appendTags appends tags as a jsonb array of strings. Tags are valid UTF-8 without NUL
+// bytes (Record.normalize), so a string needs only quotes, backslashes and control
+// characters escaped.
+func appendTags(b []byte, tags []string) []byte {
+	lenAt := len(b)
+	b = append(appendFieldLen(b, 0), 1, '[') // jsonb version 1
+	for i, t := range tags {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		for j := 0; j < len(t); j++ {
+			switch c := t[j]; {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, `\u00`...)
+				b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+		}
+		b = append(b, '"')
+	}
+	b = append(b, ']')
+	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
 
 // monthOf is the first instant of t's month, UTC.
 func monthOf(t time.Time) time.Time {

@@ -114,6 +114,12 @@ func TestWriterStoresEveryField(t *testing.T) {
 	s := newTestSchema(t)
 	w := newTestWriter(t, s, fastOptions(t, t.TempDir()))
 	recs := makeRecords(0, 250, testBase)
+	// Values the binary COPY encoding must get exactly right.
+	recs[3].Tags = []string{`quote " backslash \ slash /`, "tab\tnewline\ncontrol\x01\x1f", "ünïcødé ✓ 🦊", ""}
+	recs[4].Tags, recs[4].Metadata = nil, nil
+	recs[5].Metadata = json.RawMessage(`{"nested":{"list":[1,2.5,"x",null,true]},"ü":"🦊"}`)
+	recs[6].PromptTokens, recs[6].CompletionTokens, recs[6].CostMicros = 1<<40, 1<<41, 1<<50
+	recs[7].CallType, recs[7].TeamID, recs[7].ErrorCode = "", "", ""
 	enqueueConcurrently(w, recs)
 	closeWriter(t, w)
 
