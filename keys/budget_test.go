@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestBudgetConcurrency: 200 concurrent requests on two replicas against a $0.05 budget.
@@ -357,4 +361,68 @@ func TestBudgetReset(t *testing.T) {
 		err := testPG.QueryRow(ctx, `SELECT spend, budget_reset_at FROM tollgate_keys WHERE token = $1`, Hash(key)).Scan(&spend, &next)
 		return err == nil && spend == 0 && next.After(time.Now().Add(-time.Second))
 	})
+}
+
+// TestConcurrentSpendDoesNotDeadlock: the spend writer's batches in flight (and other
+// replicas' writers) add to the same budgets at once. Each transaction here holds its
+// row locks for a moment, as a real batch does while it copies its records, so
+// transactions overlap; Postgres reports any deadlock between them (SQLSTATE 40P01).
+func TestConcurrentSpendDoesNotDeadlock(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := randHex(3)
+	teams := []string{"team-a-" + id, "team-b-" + id}
+	users := []string{"user-a-" + id, "user-b-" + id}
+	var spends []Spend
+	for i, team := range teams {
+		e.ok("POST", "/team/new", map[string]any{"team_id": team, "members_with_roles": []any{
+			map[string]any{"user_id": users[0]}, map[string]any{"user_id": users[1]}}})
+		for _, user := range users {
+			key := e.generate(map[string]any{"team_id": team, "user_id": user, "model_max_budget": map[string]any{"m": 1}})
+			spends = append(spends, Spend{KeyHash: Hash(key), TeamID: team, UserID: user,
+				EndUser: "cust-" + id + strconv.Itoa(i), Model: "m", MicroUSD: 1})
+		}
+	}
+	for _, user := range users { // team-less keys answer to their user's budget
+		spends = append(spends, Spend{KeyHash: Hash(e.generate(map[string]any{"user_id": user})), UserID: user, MicroUSD: 1})
+	}
+	const workers, rounds = 4, 40
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range rounds {
+				batch := slices.Clone(spends)
+				rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+				err := pgx.BeginFunc(ctx, testPG, func(tx pgx.Tx) error {
+					if err := AddSpend(ctx, tx, batch); err != nil {
+						return err
+					}
+					time.Sleep(time.Millisecond) // the rest of the writer's transaction
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total int64
+	hashes := make([]string, len(spends))
+	for i, sp := range spends {
+		hashes[i] = sp.KeyHash
+	}
+	if err := testPG.QueryRow(ctx, `SELECT sum(spend) FROM tollgate_keys WHERE token = ANY($1)`, hashes).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(workers * rounds * len(spends)); total != want {
+		t.Errorf("keys' spend = %d µ$, want %d", total, want)
+	}
 }

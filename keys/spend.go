@@ -2,6 +2,8 @@ package keys
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,49 +46,79 @@ func AddSpend(ctx context.Context, tx pgx.Tx, spends []Spend) error {
 
 // addSpend adds each scope's delta to its row. End users are created on first spend, as
 // LiteLLM does; deltas of rows that no longer exist (a deleted key) are dropped.
+//
+// Transactions adding to the same budgets at once (the spend writer's batches in
+// flight, other replicas' writers) must take their row locks in one order, or they
+// deadlock: an UPDATE locks rows in the order it scans them, which changes as rows get
+// new versions. So each table's rows are locked first, sorted (FOR UPDATE under ORDER
+// BY locks as it sorts), tables in spendTables' order; end users are upserted in the
+// order of their ids. All statements go in one round trip.
 func addSpend(ctx context.Context, tx pgx.Tx, m map[scope]int64) error {
-	type column struct{ a, b []string }
-	ids := map[string]*column{}
-	deltas := map[string][]int64{}
-	for sc, v := range m {
-		c := ids[sc.kind]
-		if c == nil {
-			c = &column{}
-			ids[sc.kind] = c
+	scopes := slices.SortedFunc(maps.Keys(m), func(x, y scope) int { return strings.Compare(x.id, y.id) })
+	batch := &pgx.Batch{}
+	for _, t := range spendTables {
+		var a, b []string
+		var v []int64
+		for _, sc := range scopes {
+			if sc.kind != t.kind {
+				continue
+			}
+			id, sub := sc.id, ""
+			switch sc.kind {
+			case scopeModel:
+				id, sub = sc.id[:hashLen], sc.id[hashLen+1:]
+			case scopeMember:
+				id, sub = splitMemberID(sc.id)
+			}
+			a, b, v = append(a, id), append(b, sub), append(v, m[sc])
 		}
-		a, b := sc.id, ""
-		switch sc.kind {
-		case scopeModel:
-			a, b = sc.id[:hashLen], sc.id[hashLen+1:]
-		case scopeMember:
-			a, b = splitMemberID(sc.id)
-		}
-		c.a = append(c.a, a)
-		c.b = append(c.b, b)
-		deltas[sc.kind] = append(deltas[sc.kind], v)
-	}
-	// Statements over (a, v) take $1, $2; those over (a, b, v) take $1, $2, $3.
-	stmts := map[string]string{
-		scopeKey:  `UPDATE tollgate_keys t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.token = d.a`,
-		scopeTeam: `UPDATE tollgate_teams t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.team_id = d.a`,
-		scopeUser: `UPDATE tollgate_users t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.user_id = d.a`,
-		scopeEndUser: `INSERT INTO tollgate_end_users (user_id, spend) SELECT d.a, d.v FROM unnest($1::text[], $2::bigint[]) d(a, v)
-			ON CONFLICT (user_id) DO UPDATE SET spend = tollgate_end_users.spend + excluded.spend`,
-		scopeMember: `UPDATE tollgate_team_members t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
-			WHERE t.team_id = d.a AND t.user_id = d.b`,
-		scopeModel: `UPDATE tollgate_key_model_budgets t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
-			WHERE t.token = d.a AND t.model = d.b`,
-	}
-	for kind, c := range ids {
-		args := []any{c.a, deltas[kind]}
-		if kind == scopeMember || kind == scopeModel {
-			args = []any{c.a, c.b, deltas[kind]}
-		}
-		if _, err := tx.Exec(ctx, stmts[kind], args...); err != nil {
-			return err
+		switch {
+		case len(v) == 0:
+		case t.pair:
+			batch.Queue(t.lock, a, b)
+			batch.Queue(t.update, a, b, v)
+		case t.lock != "":
+			batch.Queue(t.lock, a)
+			batch.Queue(t.update, a, v)
+		default:
+			batch.Queue(t.update, a, v)
 		}
 	}
-	return nil
+	if batch.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, batch).Close()
+}
+
+// spendTables lock and add spend to each kind of budget, in addSpend's order. Tables
+// keyed by one id take it as $1 ($2 the deltas); pairs take $1, $2 ($3 the deltas).
+var spendTables = []struct {
+	kind         string
+	pair         bool
+	lock, update string
+}{
+	{scopeKey, false,
+		`SELECT FROM tollgate_keys WHERE token = ANY($1) ORDER BY token FOR UPDATE`,
+		`UPDATE tollgate_keys t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.token = d.a`},
+	{scopeModel, true,
+		`SELECT FROM tollgate_key_model_budgets WHERE (token, model) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+			ORDER BY token, model FOR UPDATE`,
+		`UPDATE tollgate_key_model_budgets t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
+			WHERE t.token = d.a AND t.model = d.b`},
+	{scopeTeam, false,
+		`SELECT FROM tollgate_teams WHERE team_id = ANY($1) ORDER BY team_id FOR UPDATE`,
+		`UPDATE tollgate_teams t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.team_id = d.a`},
+	{scopeMember, true,
+		`SELECT FROM tollgate_team_members WHERE (team_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+			ORDER BY team_id, user_id FOR UPDATE`,
+		`UPDATE tollgate_team_members t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
+			WHERE t.team_id = d.a AND t.user_id = d.b`},
+	{scopeUser, false,
+		`SELECT FROM tollgate_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
+		`UPDATE tollgate_users t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.user_id = d.a`},
+	{scopeEndUser, false, "",
+		`INSERT INTO tollgate_end_users (user_id, spend) SELECT d.a, d.v FROM unnest($1::text[], $2::bigint[]) d(a, v)
+			ON CONFLICT (user_id) DO UPDATE SET spend = tollgate_end_users.spend + excluded.spend`},
 }
 
 // splitMemberID reverses memberID.
