@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// The schema is deploy/migrations/0010_spend.sql.
+// The schema is deploy/migrations/0010_spend.sql and the migrations after it.
 const (
 	logsTable        = "tollgate_spend_logs"
 	defaultPartition = logsTable + "_default"
@@ -28,7 +28,7 @@ const (
 // (pg_advisory_xact_lock); the migrations use another id.
 const maintenanceLock = 7_461_636_116
 
-// logColumns are the columns the writer fills, in recordSource's order.
+// logColumns are the columns the writer fills, in appendRow's order.
 var logColumns = []string{
 	"request_id", "call_type", "api_key", "key_alias", "team_id", "user_id", "end_user",
 	"model_group", "model_id", "custom_llm_provider", "model", "api_base",

@@ -42,9 +42,8 @@ import (
 // once. An ambiguous commit (the connection dies during COMMIT) is resolved by
 // replaying the batch. What a crash (kill -9, OOM, power loss) loses is what was only
 // in memory: the queue and the batches in flight, at most (Connections+1)*QueueSize
-// records.
-// Spooled records survive a process crash once appended, and a machine crash once
-// fsync'd, which every flush does.
+// records. Spooled records survive a process crash once appended, and a machine crash
+// once fsync'd, which every flush does.
 //
 // A record Postgres refuses (a data or constraint error: records are sanitised before
 // they are stored, so this means a bug or a schema change) must not block the records
