@@ -20,7 +20,7 @@ import (
 // storesForTest gives a test its own Postgres schema and Redis database, so it runs on the
 // machine's real servers without touching other tests' data. It returns the
 // database_url to put in config.yaml.
-func storesForTest(t *testing.T) string {
+func storesForTest(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	var b [6]byte
