@@ -426,3 +426,51 @@ func TestConcurrentSpendDoesNotDeadlock(t *testing.T) {
 		t.Errorf("keys' spend = %d µ$, want %d", total, want)
 	}
 }
+
+// TestSpendCountsInItsOwnPeriod: a spend record stored after a budget reset (a second
+// later normally, hours later when Postgres was down and the record waited in the
+// spool) counts in the period its request started in: not in the new one.
+func TestSpendCountsInItsOwnPeriod(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := randHex(3)
+	team, cust := "team-"+id, "cust-"+id
+	e.ok("POST", "/team/new", map[string]any{"team_id": team, "max_budget": 10, "budget_duration": "30d"})
+	key := e.generate(map[string]any{"team_id": team, "max_budget": 10, "budget_duration": "30d",
+		"model_max_budget": map[string]any{"m": map[string]any{"budget_limit": 10, "time_period": "30d"}}})
+	e.record(Spend{KeyHash: Hash(key), TeamID: team, EndUser: cust, Model: "m", MicroUSD: 1}) // creates the end user
+	turn := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	for table, where := range map[string]string{ // each budget's period turned a minute ago
+		"tollgate_keys": "token = '" + Hash(key) + "'", "tollgate_key_model_budgets": "token = '" + Hash(key) + "'",
+		"tollgate_teams": "team_id = '" + team + "'", "tollgate_end_users": "user_id = '" + cust + "'",
+	} {
+		if _, err := testPG.Exec(ctx, `UPDATE `+table+` SET budget_duration = '30d', budget_reset_at = $1, spend = 1000 WHERE `+where, turn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s().resetBudgets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.record(
+		Spend{KeyHash: Hash(key), TeamID: team, EndUser: cust, Model: "m", MicroUSD: 7, Start: turn.Add(-time.Second)},      // the old period's
+		Spend{KeyHash: Hash(key), TeamID: team, EndUser: cust, Model: "m", MicroUSD: 11, Start: turn},                       // the new one's
+		Spend{KeyHash: Hash(key), TeamID: team, EndUser: cust, Model: "m", MicroUSD: 13, Start: turn.Add(30 * time.Second)}, // the new one's
+	)
+	var k, m, tm, c int64
+	var began time.Time
+	if err := testPG.QueryRow(ctx, `SELECT
+		(SELECT spend FROM tollgate_keys WHERE token = $1),
+		(SELECT spend FROM tollgate_key_model_budgets WHERE token = $1 AND model = 'm'),
+		(SELECT spend FROM tollgate_teams WHERE team_id = $2),
+		(SELECT spend FROM tollgate_end_users WHERE user_id = $3),
+		(SELECT budget_period_start FROM tollgate_keys WHERE token = $1)`,
+		Hash(key), team, cust).Scan(&k, &m, &tm, &c, &began); err != nil {
+		t.Fatal(err)
+	}
+	if k != 24 || m != 24 || tm != 24 || c != 24 {
+		t.Errorf("spend after the reset (key, model budget, team, end user) = %d %d %d %d µ$, want 24 each (11 + 13, not the old period's 7)", k, m, tm, c)
+	}
+	if !began.Equal(turn) {
+		t.Errorf("budget_period_start = %v, want the reset's turn %v", began, turn)
+	}
+}

@@ -9,24 +9,27 @@ import (
 )
 
 // resettable are the tables whose rows have a budget_duration: how to name a row's scope,
-// and its key columns.
+// its key columns, and how to find it by scope id. They are in spendTables' order, and
+// rows are locked in key order, as lockBudgets does, so that resets and the spend
+// writer do not deadlock.
 var resettable = []struct {
-	kind, table, id, where string
+	kind, table, id, key, where string
 }{
-	{scopeKey, "tollgate_keys", "token", "token = $1"},
-	{scopeTeam, "tollgate_teams", "team_id", "team_id = $1"},
-	{scopeUser, "tollgate_users", "user_id", "user_id = $1"},
-	{scopeEndUser, "tollgate_end_users", "user_id", "user_id = $1"},
-	{scopeModel, "tollgate_key_model_budgets", "token || ':' || model", "token || ':' || model = $1"},
+	{scopeKey, "tollgate_keys", "token", "token", "token = $1"},
+	{scopeModel, "tollgate_key_model_budgets", "token || ':' || model", "token, model", "token || ':' || model = $1"},
+	{scopeTeam, "tollgate_teams", "team_id", "team_id", "team_id = $1"},
+	{scopeUser, "tollgate_users", "user_id", "user_id", "user_id = $1"},
+	{scopeEndUser, "tollgate_end_users", "user_id", "user_id", "user_id = $1"},
 }
 
 // resetBudgets starts a new budget period for every budget whose budget_reset_at has
-// passed: spend goes to zero in Postgres and Redis, and the next reset is scheduled one
+// passed: spend goes to zero in Postgres and Redis, the period is noted as begun at that
+// budget_reset_at (budget_period_start), and the next reset is scheduled one
 // budget_duration later. One replica does it (a Postgres advisory lock); the others skip.
 //
-// A request settled just before a reset whose spend record is written just after it
-// counts in the new period in Postgres (the spend writer's flush interval's worth, 1s by
-// default, or longer while Postgres is down), though Redis counted it in the old one.
+// A spend record stored after the reset whose request started before budget_reset_at
+// is not added to the new period (keys.AddSpend). Redis, which counts spend when the
+// request settles, counts a request settled after the reset in the new period.
 func (s *Store) resetBudgets(ctx context.Context) error {
 	return s.write(ctx, func(ctx context.Context, tx pgx.Tx, c *changes) error {
 		var leader bool
@@ -36,7 +39,8 @@ func (s *Store) resetBudgets(ctx context.Context) error {
 		now := time.Now().UTC()
 		for _, t := range resettable {
 			rows, err := tx.Query(ctx, fmt.Sprintf(
-				`SELECT %s, budget_duration, budget_reset_at FROM %s WHERE budget_reset_at <= $1 FOR UPDATE`, t.id, t.table), now)
+				`SELECT %s, budget_duration, budget_reset_at FROM %s WHERE budget_reset_at <= $1 ORDER BY %s FOR UPDATE`,
+				t.id, t.table, t.key), now)
 			if err != nil {
 				return err
 			}
@@ -60,7 +64,8 @@ func (s *Store) resetBudgets(ctx context.Context) error {
 						next = &n
 					}
 				}
-				if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET spend = 0, budget_reset_at = $2 WHERE %s`, t.table, t.where), d.id, next); err != nil {
+				if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET spend = 0, budget_reset_at = $2, budget_period_start = $3 WHERE %s`,
+					t.table, t.where), d.id, next, d.at); err != nil {
 					return err
 				}
 				c.spend[scope{t.kind, d.id}] = 0

@@ -6,117 +6,186 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Spend is one request's cost as its spend record has it: who made the request and
-// what it cost, in micro-dollars.
+// Spend is one request's cost as its spend record has it: who made the request, when
+// it started and what it cost, in micro-dollars.
 type Spend struct {
 	KeyHash, TeamID, UserID, EndUser, Model string
 	MicroUSD                                int64
+	// Start is when the request started. Its cost counts in the budget period it
+	// started in, so not in a budget whose period began after Start (its record is
+	// stored after a reset). A zero Start counts in the current period.
+	Start time.Time
 }
 
 // AddSpend adds each request's cost, in tx, to the Postgres spend of the budgets the
 // request answered to (the same scopes Reserve checked: the key's; its team's and the
 // user's membership of it, or the user's; the end user's; the key's budget for the
-// model).
+// model), leaving out the budgets whose current period began after the request did.
 //
 // Redis counts spend live, at Settle; Postgres, the record Redis is rebuilt from, counts
 // it here. The spend writer calls AddSpend in the transaction that stores the requests'
 // spend records, with exactly the records that transaction inserts: so these totals are
-// the sum of the spend records, each counted once, and a record waiting in the writer's
-// spool (Postgres down, or tollgate restarted) is counted when it lands.
+// the sum of the spend records of the current period, each counted once, and a record
+// waiting in the writer's spool (Postgres down, or tollgate restarted) is counted when
+// it lands, in the period it belongs to.
+//
+// End users are created on first spend, as LiteLLM does; spend of rows that no longer
+// exist (a deleted key) is dropped.
 func AddSpend(ctx context.Context, tx pgx.Tx, spends []Spend) error {
-	m := map[scope]int64{}
-	for _, sp := range spends {
+	scopes := make([][]scope, len(spends))
+	sums := map[scope]int64{}
+	for i, sp := range spends {
 		if sp.MicroUSD <= 0 || sp.KeyHash == "" {
 			continue
 		}
 		r := Request{KeyHash: sp.KeyHash, TeamID: sp.TeamID, UserID: sp.UserID, EndUser: sp.EndUser, Model: sp.Model}
-		for _, sc := range r.scopes() {
-			m[sc] += sp.MicroUSD
+		scopes[i] = r.scopes()
+		for _, sc := range scopes[i] {
+			sums[sc] = 0
 		}
 	}
-	if len(m) == 0 {
+	if len(sums) == 0 {
 		return nil
 	}
-	return addSpend(ctx, tx, m)
-}
-
-// addSpend adds each scope's delta to its row. End users are created on first spend, as
-// LiteLLM does; deltas of rows that no longer exist (a deleted key) are dropped.
-//
-// Transactions adding to the same budgets at once (the spend writer's batches in
-// flight, other replicas' writers) must take their row locks in one order, or they
-// deadlock: an UPDATE locks rows in the order it scans them, which changes as rows get
-// new versions. So each table's rows are locked first, sorted (FOR UPDATE under ORDER
-// BY locks as it sorts), tables in spendTables' order; end users are upserted in the
-// order of their ids. All statements go in one round trip.
-func addSpend(ctx context.Context, tx pgx.Tx, m map[scope]int64) error {
-	scopes := slices.SortedFunc(maps.Keys(m), func(x, y scope) int { return strings.Compare(x.id, y.id) })
-	batch := &pgx.Batch{}
-	for _, t := range spendTables {
-		var a, b []string
-		var v []int64
-		for _, sc := range scopes {
-			if sc.kind != t.kind {
+	rows := budgetRows(sums)
+	periods, err := lockBudgets(ctx, tx, rows)
+	if err != nil {
+		return err
+	}
+	for i, sp := range spends {
+		for _, sc := range scopes[i] {
+			if began, ok := periods[sc]; ok && sp.Start.Before(began) && !sp.Start.IsZero() {
 				continue
 			}
-			id, sub := sc.id, ""
-			switch sc.kind {
-			case scopeModel:
-				id, sub = sc.id[:hashLen], sc.id[hashLen+1:]
-			case scopeMember:
-				id, sub = splitMemberID(sc.id)
-			}
-			a, b, v = append(a, id), append(b, sub), append(v, m[sc])
-		}
-		switch {
-		case len(v) == 0:
-		case t.pair:
-			batch.Queue(t.lock, a, b)
-			batch.Queue(t.update, a, b, v)
-		case t.lock != "":
-			batch.Queue(t.lock, a)
-			batch.Queue(t.update, a, v)
-		default:
-			batch.Queue(t.update, a, v)
+			sums[sc] += sp.MicroUSD
 		}
 	}
-	if batch.Len() == 0 {
-		return nil
+	batch := &pgx.Batch{}
+	for i, t := range spendTables {
+		if r := rows[i]; len(r.ids) > 0 {
+			v := make([]int64, len(r.ids))
+			for j, sc := range r.ids {
+				v[j] = sums[sc]
+			}
+			batch.Queue(t.update, r.args(t.pair, v)...)
+		}
 	}
 	return tx.SendBatch(ctx, batch).Close()
 }
 
-// spendTables lock and add spend to each kind of budget, in addSpend's order. Tables
-// keyed by one id take it as $1 ($2 the deltas); pairs take $1, $2 ($3 the deltas).
-var spendTables = []struct {
+// tableRows are the rows of one of spendTables that a batch of spend touches, sorted:
+// their scopes, and the scopes' ids as the table's key columns.
+type tableRows struct {
+	ids  []scope
+	a, b []string
+}
+
+func (r tableRows) args(pair bool, extra ...any) []any {
+	if pair {
+		return append([]any{r.a, r.b}, extra...)
+	}
+	return append([]any{r.a}, extra...)
+}
+
+// budgetRows sorts scopes into tableRows, indexed like spendTables.
+func budgetRows(scopes map[scope]int64) []tableRows {
+	rows := make([]tableRows, len(spendTables))
+	for _, sc := range slices.SortedFunc(maps.Keys(scopes), func(x, y scope) int { return strings.Compare(x.id, y.id) }) {
+		i := slices.IndexFunc(spendTables, func(t spendTable) bool { return t.kind == sc.kind })
+		a, b := sc.id, ""
+		switch sc.kind {
+		case scopeModel:
+			a, b = sc.id[:hashLen], sc.id[hashLen+1:]
+		case scopeMember:
+			a, b = splitMemberID(sc.id)
+		}
+		rows[i].ids, rows[i].a, rows[i].b = append(rows[i].ids, sc), append(rows[i].a, a), append(rows[i].b, b)
+	}
+	return rows
+}
+
+// lockBudgets locks the budget rows a batch of spend touches, in one round trip, and
+// returns when the current period of each began (rows never reset are absent).
+//
+// Transactions adding to the same budgets at once (the spend writer's batches in
+// flight, other replicas' writers, the budget reset) must take their row locks in one
+// order, or they deadlock: an UPDATE locks rows in the order it scans them, which
+// changes as rows get new versions. So rows are locked with FOR UPDATE under ORDER BY,
+// which locks as it sorts, table by table in spendTables' order. End users not yet
+// created are inserted after, in the order of their ids.
+func lockBudgets(ctx context.Context, tx pgx.Tx, rows []tableRows) (map[scope]time.Time, error) {
+	periods := map[scope]time.Time{}
+	batch := &pgx.Batch{}
+	for i, t := range spendTables {
+		if len(rows[i].ids) == 0 {
+			continue
+		}
+		batch.Queue(t.lock, rows[i].args(t.pair)...).Query(func(r pgx.Rows) error {
+			var a, b string
+			var began *time.Time
+			_, err := pgx.ForEachRow(r, []any{&a, &b, &began}, func() error {
+				if began != nil {
+					periods[scopeOf(t.kind, a, b)] = *began
+				}
+				return nil
+			})
+			return err
+		})
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, err
+	}
+	return periods, nil
+}
+
+// scopeOf is the scope of a budget row with key columns a (and b).
+func scopeOf(kind, a, b string) scope {
+	switch kind {
+	case scopeModel:
+		return scope{kind, modelID(a, b)}
+	case scopeMember:
+		return scope{kind, memberID(a, b)}
+	}
+	return scope{kind, a}
+}
+
+// A spendTable locks and adds spend to one kind of budget. Tables keyed by one id take
+// it as $1 (the update's deltas as $2); pairs take $1, $2 ($3). A lock returns each
+// row's key (pairs' second column, or ”) and when its budget period began.
+type spendTable struct {
 	kind         string
 	pair         bool
 	lock, update string
-}{
+}
+
+// spendTables in the order their rows are locked; the budget reset follows it too.
+var spendTables = []spendTable{
 	{scopeKey, false,
-		`SELECT FROM tollgate_keys WHERE token = ANY($1) ORDER BY token FOR UPDATE`,
+		`SELECT token, '', budget_period_start FROM tollgate_keys WHERE token = ANY($1) ORDER BY token FOR UPDATE`,
 		`UPDATE tollgate_keys t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.token = d.a`},
 	{scopeModel, true,
-		`SELECT FROM tollgate_key_model_budgets WHERE (token, model) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-			ORDER BY token, model FOR UPDATE`,
+		`SELECT token, model, budget_period_start FROM tollgate_key_model_budgets
+			WHERE (token, model) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY token, model FOR UPDATE`,
 		`UPDATE tollgate_key_model_budgets t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
 			WHERE t.token = d.a AND t.model = d.b`},
 	{scopeTeam, false,
-		`SELECT FROM tollgate_teams WHERE team_id = ANY($1) ORDER BY team_id FOR UPDATE`,
+		`SELECT team_id, '', budget_period_start FROM tollgate_teams WHERE team_id = ANY($1) ORDER BY team_id FOR UPDATE`,
 		`UPDATE tollgate_teams t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.team_id = d.a`},
-	{scopeMember, true,
-		`SELECT FROM tollgate_team_members WHERE (team_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-			ORDER BY team_id, user_id FOR UPDATE`,
+	{scopeMember, true, // members have no budget period of their own
+		`SELECT team_id, user_id, NULL::timestamptz FROM tollgate_team_members
+			WHERE (team_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY team_id, user_id FOR UPDATE`,
 		`UPDATE tollgate_team_members t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
 			WHERE t.team_id = d.a AND t.user_id = d.b`},
 	{scopeUser, false,
-		`SELECT FROM tollgate_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
+		`SELECT user_id, '', budget_period_start FROM tollgate_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
 		`UPDATE tollgate_users t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.user_id = d.a`},
-	{scopeEndUser, false, "",
+	{scopeEndUser, false,
+		`SELECT user_id, '', budget_period_start FROM tollgate_end_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
 		`INSERT INTO tollgate_end_users (user_id, spend) SELECT d.a, d.v FROM unnest($1::text[], $2::bigint[]) d(a, v)
 			ON CONFLICT (user_id) DO UPDATE SET spend = tollgate_end_users.spend + excluded.spend`},
 }

@@ -84,7 +84,7 @@ func addBudgetSpend(masterHash string) spend.InsertFunc {
 			r := &recs[i]
 			if r.KeyHash != masterHash {
 				spends = append(spends, keys.Spend{KeyHash: r.KeyHash, TeamID: r.TeamID, UserID: r.UserID,
-					EndUser: r.EndUser, Model: r.ModelAlias, MicroUSD: r.CostMicros})
+					EndUser: r.EndUser, Model: r.ModelAlias, MicroUSD: r.CostMicros, Start: r.Start})
 			}
 		}
 		return keys.AddSpend(ctx, tx, spends)

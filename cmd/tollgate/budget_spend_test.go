@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tollgate-dev/tollgate/deploy/migrations"
@@ -96,4 +97,39 @@ func BenchmarkWriterWithBudgets(b *testing.B) {
 		b.Fatalf("keys' spend %d µ$, want %d", keySpend, want)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+}
+
+// TestBudgetSpendCountsInItsOwnPeriod: the spend writer's hook passes each record's
+// start time, so a record stored after a budget reset, for a request that started
+// before it, is not added to the new period.
+func TestBudgetSpendCountsInItsOwnPeriod(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, storesForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := migrations.Apply(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	hash, turn := keys.Hash("sk-period"), time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	if _, err := pool.Exec(ctx, `INSERT INTO tollgate_keys (token, key_name, budget_period_start) VALUES ($1, 'sk-...', $2)`, hash, turn); err != nil {
+		t.Fatal(err)
+	}
+	recs := []spend.Record{
+		{KeyHash: hash, CostMicros: 7, Start: turn.Add(-time.Second)},
+		{KeyHash: hash, CostMicros: 11, Start: turn.Add(time.Second)},
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return addBudgetSpend(keys.Hash("sk-master"))(ctx, tx, recs)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got int64
+	if err := pool.QueryRow(ctx, `SELECT spend FROM tollgate_keys WHERE token = $1`, hash).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != 11 {
+		t.Errorf("key spend = %d µ$, want 11: only the record of the current period", got)
+	}
 }
