@@ -15,6 +15,7 @@ import (
 	"cmp"
 	_ "embed"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -215,6 +216,9 @@ func ForDeployment(p *Prices, d *config.Deployment) (Price, bool) {
 	}
 	c := d.Costs
 	if !c.Set() {
+		if ok && vertexRegionalClaude(d) {
+			price = price.scaled(11, 10)
+		}
 		return price, ok
 	}
 
@@ -249,6 +253,58 @@ func ForDeployment(p *Prices, d *config.Deployment) (Price, bool) {
 		*f.rate = r
 	}
 	return price, true
+}
+
+// vertexRegionalClaude reports whether d is Claude Sonnet 4.5 or a later Claude model
+// on a regional (or multi-region) Vertex AI endpoint, which costs 10% more than the
+// global endpoint, whose price is Anthropic's list price (Anthropic, Claude on Vertex
+// AI, "Global vs regional endpoints",
+// https://platform.claude.com/docs/en/build-with-claude/claude-on-vertex-ai, as of
+// 2025-11-08). Earlier Claude models cost the same on every endpoint. A Vertex AI
+// deployment without vertex_location is regional: LiteLLM's default, us-central1.
+func vertexRegionalClaude(d *config.Deployment) bool {
+	if canonicalProvider(d.Provider) != "vertex_ai" || d.VertexLocation == "global" {
+		return false
+	}
+	major, minor, ok := claudeVersion(d.Model)
+	return ok && (major > 4 || major == 4 && minor >= 5)
+}
+
+// claudeVersion reads the version of a Claude model name: claude-sonnet-4-5@20250929 is
+// 4.5, claude-opus-4-6 is 4.6, claude-sonnet-4@20250514 is 4.0, claude-3-7-sonnet is 3.7.
+func claudeVersion(model string) (major, minor int, ok bool) {
+	parts := strings.Split(stripDate(model), "-")
+	if len(parts) < 2 || parts[0] != "claude" {
+		return 0, 0, false
+	}
+	var nums []int
+	for _, p := range parts[1:] {
+		if n, isNum := digits(p); isNum && len(p) <= 2 && len(nums) < 2 {
+			nums = append(nums, n)
+		}
+	}
+	switch len(nums) {
+	case 0:
+		return 0, 0, false
+	case 1:
+		return nums[0], 0, true
+	}
+	return nums[0], nums[1], true
+}
+
+// scaled is p with every rate multiplied by num/den.
+func (p Price) scaled(num, den Rate) Price {
+	for _, r := range []*Rate{&p.Input, &p.Output, &p.CacheRead, &p.CacheWrite, &p.Reasoning} {
+		*r = *r * num / den
+	}
+	p.Tiers = slices.Clone(p.Tiers) // the table's, shared
+	for i := range p.Tiers {
+		t := &p.Tiers[i]
+		for _, r := range []*Rate{&t.Input, &t.Output, &t.CacheRead, &t.CacheWrite, &t.Reasoning} {
+			*r = *r * num / den
+		}
+	}
+	return p
 }
 
 // Unpriced lists the IDs of cfg's deployments that no price covers, in config order,
