@@ -100,7 +100,7 @@ func (r *router) finish(ctx context.Context, u translate.Usage) cost {
 	if r.dep != nil {
 		rec.DeploymentID, rec.Provider, rec.ProviderModel = r.dep.id, r.dep.target.Provider, r.dep.target.Model
 		if r.s.pricer != nil && u.Known {
-			rec.CostMicroUSD, rec.CostKnown = r.s.pricer.Cost(r.dep.id, u)
+			rec.CostMicroUSD, rec.CostKnown = r.s.pricer.Cost(r.dep.id, u, r.start)
 		}
 	}
 	if res := r.res; res != nil {

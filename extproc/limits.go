@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"context"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/translate"
 )
@@ -37,9 +38,10 @@ type Reservation interface {
 
 // Pricer prices what a deployment's responses consume.
 type Pricer interface {
-	// Cost is what u costs on the deployment, in micro-dollars; known is false when the
+	// Cost is what u costs on the deployment for a request that started at start (some
+	// providers bill less off-peak), in micro-dollars; known is false when the
 	// deployment has no price (the request is served and recorded with cost unknown).
-	Cost(deploymentID string, u translate.Usage) (microUSD int64, known bool)
+	Cost(deploymentID string, u translate.Usage, start time.Time) (microUSD int64, known bool)
 	// MaxOutputTokens is the longest response the deployment can give, for requests that
 	// do not bound it themselves.
 	MaxOutputTokens(deploymentID string) int
@@ -52,12 +54,12 @@ const bytesPerToken = 3
 
 // worstCase is the most a request of bodyLen bytes can cost on any deployment of the
 // alias's chain: each attempt may land on any of them.
-func (s *Server) worstCase(a *alias, bodyLen int) (costMicroUSD, tokens int64) {
+func (s *Server) worstCase(a *alias, bodyLen int, start time.Time) (costMicroUSD, tokens int64) {
 	prompt := bodyLen/bytesPerToken + 1
 	for _, d := range a.chain {
 		out := s.pricer.MaxOutputTokens(d.id)
 		tokens = max(tokens, int64(prompt+out))
-		if c, known := s.pricer.Cost(d.id, translate.Usage{PromptTokens: prompt, CompletionTokens: out, Known: true}); known {
+		if c, known := s.pricer.Cost(d.id, translate.Usage{PromptTokens: prompt, CompletionTokens: out, Known: true}, start); known {
 			costMicroUSD = max(costMicroUSD, c)
 		}
 	}
@@ -69,7 +71,7 @@ func (r *router) reserve(bodyLen int, endUser string) error {
 	if r.s.limits == nil {
 		return nil
 	}
-	cost, tokens := r.s.worstCase(r.alias, bodyLen)
+	cost, tokens := r.s.worstCase(r.alias, bodyLen, r.start)
 	res, err := r.s.limits.Reserve(r.ctx, r.principal, LimitRequest{
 		Alias: r.alias.name, EndUser: endUser, CostMicroUSD: cost, Tokens: tokens,
 	})

@@ -67,7 +67,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // every deployment, and caps responses at 100 tokens.
 type fakePricer struct{}
 
-func (fakePricer) Cost(_ string, u translate.Usage) (int64, bool) {
+func (fakePricer) Cost(_ string, u translate.Usage, _ time.Time) (int64, bool) {
 	return int64(10*u.PromptTokens + 30*u.CompletionTokens), true
 }
 func (fakePricer) MaxOutputTokens(string) int { return 100 }

@@ -60,6 +60,14 @@ const (
 	fieldMaxOutput  = "max_output_tokens"
 	fieldSource     = "source"
 	fieldAsOf       = "as_of" // tollgate's own: the date the price held
+
+	// tollgate's own time-of-day pricing (Price.OffPeak): the other rates are the peak
+	// ones; off_peak_price_ratio (0.5) is what the off-peak ones are of them,
+	// peak_hours_utc (["01:00-04:00", ...]) when the peak rates apply, and
+	// peak_weekdays_only (true) leaves Saturdays and Sundays off-peak.
+	fieldOffPeakRatio = "off_peak_price_ratio"
+	fieldPeakHours    = "peak_hours_utc"
+	fieldPeakWeekdays = "peak_weekdays_only"
 )
 
 // rawRates are one price band as read, nil where the file states nothing.
@@ -146,6 +154,9 @@ func parseEntry(key string, raw json.RawMessage) (price Price, ok bool, err erro
 	}
 	price.MaxInputTokens = intField(fields, fieldMaxInput)
 	price.MaxOutputTokens = intField(fields, fieldMaxOutput)
+	if price.OffPeak, err = offPeakFields(fields); err != nil {
+		return Price{}, false, err
+	}
 
 	base, err := readRates(fields, "")
 	if err != nil {
@@ -247,6 +258,54 @@ func stringField(fields map[string]json.RawMessage, name string) (string, error)
 	return s, nil
 }
 
+// offPeakFields reads the time-of-day pricing fields: all of off_peak_price_ratio and
+// peak_hours_utc, or neither.
+func offPeakFields(fields map[string]json.RawMessage) (*OffPeak, error) {
+	ratio, hasRatio := fields[fieldOffPeakRatio]
+	hours, hasHours := fields[fieldPeakHours]
+	if !hasRatio && !hasHours {
+		return nil, nil
+	}
+	if !hasRatio || !hasHours {
+		return nil, fmt.Errorf("%s and %s go together", fieldOffPeakRatio, fieldPeakHours)
+	}
+	// The ratio is read like a price, in millionths of a millionth, and must be whole
+	// thousandths between 0 and 1.
+	r, err := rateFromDecimal(string(bytes.TrimSpace(ratio)))
+	if err != nil || r <= 0 || r > picosPerDollar || r%1_000_000_000 != 0 {
+		return nil, fmt.Errorf("%s: %s is not a fraction between 0 and 1 in thousandths", fieldOffPeakRatio, ratio)
+	}
+	o := &OffPeak{Permille: r / 1_000_000_000}
+	var windows []string
+	if err := json.Unmarshal(hours, &windows); err != nil || len(windows) == 0 {
+		return nil, fmt.Errorf("%s: want a list of \"HH:MM-HH:MM\" UTC windows", fieldPeakHours)
+	}
+	for _, w := range windows {
+		from, to, ok := strings.Cut(w, "-")
+		f, okF := minuteOfDay(from)
+		t, okT := minuteOfDay(to)
+		if !ok || !okF || !okT || f >= t {
+			return nil, fmt.Errorf("%s: %q is not an HH:MM-HH:MM window within a UTC day", fieldPeakHours, w)
+		}
+		o.Peak = append(o.Peak, [2]int{f, t})
+	}
+	if raw, ok := fields[fieldPeakWeekdays]; ok && json.Unmarshal(raw, &o.WeekdaysOnly) != nil {
+		return nil, fmt.Errorf("%s: not true or false", fieldPeakWeekdays)
+	}
+	return o, nil
+}
+
+// minuteOfDay parses "HH:MM" (00:00 to 24:00) as minutes after midnight.
+func minuteOfDay(s string) (int, bool) {
+	h, m, ok := strings.Cut(strings.TrimSpace(s), ":")
+	hh, okH := digits(h)
+	mm, okM := digits(m)
+	if !ok || !okH || !okM || len(h) != 2 || len(m) != 2 || mm > 59 || hh*60+mm > 24*60 {
+		return 0, false
+	}
+	return hh*60 + mm, true
+}
+
 // rateField reads an optional USD-per-unit price and converts it to a Rate.
 func rateField(fields map[string]json.RawMessage, name string) (Rate, bool, error) {
 	raw, ok := fields[name]
@@ -280,8 +339,11 @@ func deref(r *Rate, def Rate) Rate {
 	return *r
 }
 
+// picosPerDollar is a dollar in picodollars, the unit of Rate.
+const picosPerDollar = 1_000_000_000_000
+
 // picosPerUSD converts USD to picodollars.
-var picosPerUSD = big.NewRat(1_000_000_000_000, 1)
+var picosPerUSD = big.NewRat(picosPerDollar, 1)
 
 // rateFromDecimal converts a JSON number of USD per unit ("3e-06", "0.000003") to a
 // Rate exactly, rounding half up to the picodollar.

@@ -1,6 +1,8 @@
 package spend
 
 import (
+	"time"
+
 	"github.com/tollgate-dev/tollgate/config"
 	"github.com/tollgate-dev/tollgate/translate"
 )
@@ -17,9 +19,10 @@ type Pricebook struct {
 }
 
 type deploymentPrice struct {
-	price  Price
-	known  bool
-	maxOut int
+	price   Price
+	offPeak Price // price at its off-peak rates, when it has them
+	known   bool
+	maxOut  int
 }
 
 // NewPricebook prices each deployment of cfg from p (see ForDeployment). Deployments with
@@ -35,19 +38,28 @@ func NewPricebook(p *Prices, cfg *config.Config) *Pricebook {
 		if maxOut == 0 {
 			maxOut = DefaultMaxOutputTokens
 		}
-		b.prices[d.ID] = deploymentPrice{price: price, known: known, maxOut: maxOut}
+		dp := deploymentPrice{price: price, known: known, maxOut: maxOut}
+		if price.OffPeak != nil {
+			dp.offPeak = price.scaled(price.OffPeak.Permille, 1000)
+		}
+		b.prices[d.ID] = dp
 	}
 	return b
 }
 
-// Cost is what u costs on deployment id, in micro-dollars; known is false when the
-// deployment has no price or u no usage.
-func (b *Pricebook) Cost(id string, u translate.Usage) (microUSD int64, known bool) {
+// Cost is what u costs on deployment id for a request that started at start, in
+// micro-dollars (start matters for providers with off-peak rates); known is false when
+// the deployment has no price or u no usage.
+func (b *Pricebook) Cost(id string, u translate.Usage, start time.Time) (microUSD int64, known bool) {
 	dp, ok := b.prices[id]
 	if !ok || !dp.known {
 		return 0, false
 	}
-	c := dp.price.Cost(u)
+	price := &dp.price
+	if price.OffPeak != nil && !price.OffPeak.IsPeak(start) {
+		price = &dp.offPeak
+	}
+	c := price.Cost(u)
 	return c.Microdollars(), c.Known
 }
 

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/config"
 )
@@ -56,8 +57,39 @@ type Price struct {
 
 	MaxInputTokens, MaxOutputTokens int // 0 = not stated
 
+	// OffPeak, when not nil, discounts every rate outside the provider's peak hours:
+	// the rates above are the peak ones.
+	OffPeak *OffPeak
+
 	// Source is where the price was read (a URL), AsOf the date it held (YYYY-MM-DD).
 	Source, AsOf string
+}
+
+// OffPeak is a provider's time-of-day pricing (DeepSeek bills half its rates outside
+// 01:00-04:00 and 06:00-10:00 UTC on weekdays): tollgate's own price fields
+// off_peak_price_ratio, peak_hours_utc and peak_weekdays_only.
+type OffPeak struct {
+	// Permille is the off-peak rate as thousandths of the peak rate (500: half).
+	Permille Rate
+	// Peak are the peak hours, as [from, to) minutes after midnight UTC.
+	Peak [][2]int
+	// WeekdaysOnly makes Saturdays and Sundays (UTC) off-peak all day.
+	WeekdaysOnly bool
+}
+
+// IsPeak reports whether t is in the peak hours.
+func (o *OffPeak) IsPeak(t time.Time) bool {
+	t = t.UTC()
+	if o.WeekdaysOnly && (t.Weekday() == time.Saturday || t.Weekday() == time.Sunday) {
+		return false
+	}
+	m := t.Hour()*60 + t.Minute()
+	for _, w := range o.Peak {
+		if m >= w[0] && m < w[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // Tier is a long-context price band: when a request's prompt (uncached, cached and
@@ -193,8 +225,8 @@ func (p *Prices) Lookup(provider, model string) (Price, bool) {
 // does not know. An overridden input rate is also the cache read and write rate, and an
 // overridden output rate the reasoning rate, unless the deployment prices those too: the
 // table's cache discounts describe the provider's list price, not a negotiated one. An
-// override removes the long-context tiers for the same reason. A negative or non-finite
-// override leaves the deployment unpriced.
+// override removes the long-context tiers and the off-peak rates for the same reason. A
+// negative or non-finite override leaves the deployment unpriced.
 //
 // The result depends only on the table and the config, so callers resolve it once per
 // deployment when the config loads, not per request.
@@ -227,7 +259,7 @@ func ForDeployment(p *Prices, d *config.Deployment) (Price, bool) {
 	}
 	price.Provider, price.Model = d.Provider, d.Model
 	price.Source, price.AsOf = "config.yaml model_list litellm_params of deployment "+d.ID, ""
-	price.Tiers = nil
+	price.Tiers, price.OffPeak = nil, nil
 	// A deployment's own input price is what its cache reads and writes cost unless it
 	// prices those too; likewise its output price for reasoning tokens.
 	if c.Input != nil {
