@@ -93,6 +93,12 @@ func TestOffPeakPrices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want, _ := p.Lookup("deepseek", "deepseek-flash")
+	for _, model := range []string{"deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro"} {
+		if got, ok := Builtin().Lookup("deepseek", model); !ok || !cmp.Equal(got.OffPeak, want.OffPeak) {
+			t.Errorf("built-in %s: off-peak %+v, want %+v", model, got.OffPeak, want.OffPeak)
+		}
+	}
 	cfg := &config.Config{Deployments: []*config.Deployment{
 		{ID: "ds-0", Provider: "deepseek", Model: "deepseek-flash"},
 		{ID: "ds-own", Provider: "deepseek", Model: "deepseek-flash", Costs: config.Costs{Input: new(3e-07), Output: new(1.2e-06)}},
