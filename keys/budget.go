@@ -105,10 +105,12 @@ func (r *Request) scopes() []scope {
 // spend + reserved is below max, so spend can pass max by at most one request's cost; its
 // worst-case cost is then held until settlement. A budget that is spent refuses for good
 // ("budget"); one that is only held by requests in flight refuses until they settle
-// ("budget_held"). Rate windows are fixed minutes of Redis's
-// clock, shared by all replicas. Reservations in flight are kept in a sorted set by
-// deadline, which gives max_parallel_requests and lets reservations of crashed replicas
-// expire.
+// ("budget_held"). Rate limits count requests and tokens per minute of Redis's clock,
+// shared by all replicas, in a sliding window: the previous minute's counts weigh in by
+// the part of it still inside the last 60 seconds (a request 15 s into a minute sees 75%
+// of the previous minute and all of this one), so no burst across a minute boundary
+// passes twice the limit. Reservations in flight are kept in a sorted set by deadline,
+// which gives max_parallel_requests and lets reservations of crashed replicas expire.
 //
 // KEYS: primed, then per scope its hash and its in-flight set.
 // ARGV: reservation id, cost, tokens, ttl ms, then per scope "1" to count it in rate
@@ -117,8 +119,18 @@ var reserveScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unprimed'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local minute = tostring(math.floor(tonumber(t[1]) / 60))
-local reset = (math.floor(tonumber(t[1]) / 60) + 1) * 60000 - now
+local m = math.floor(tonumber(t[1]) / 60)
+local minute = tostring(m)
+local reset = (m + 1) * 60000 - now
+local left = reset / 60000 -- the share of the previous minute still in the window
+-- wait is how long until a count of prev*left + cur, sliding, is at most allowed.
+local function wait(prev, cur, allowed)
+  if allowed < 0 then return reset end
+  if cur <= allowed then -- within this minute, as the previous one slides out
+    return math.max(math.ceil(reset - 60000 * (allowed - cur) / prev), 1)
+  end
+  return math.ceil(reset + 60000 * (1 - allowed / cur)) -- in the next, as this one does
+end
 local cost, tokens = tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = (#KEYS - 1) / 2
 local limReq, remReq, limTok, remTok, soft, keySpend = -1, -1, -1, -1, 0, 0
@@ -139,16 +151,20 @@ for i = 1, n do
   if f[3] and soft == 0 and spend >= tonumber(f[3]) then soft = i end
   if ARGV[4 + i] == '1' then
     local w = redis.call('HMGET', h .. ':w' .. minute, 'r', 't')
-    local r, tk = tonumber(w[1]) or 0, tonumber(w[2]) or 0
+    local p = redis.call('HMGET', h .. ':w' .. tostring(m - 1), 'r', 't')
+    local pr, pt = tonumber(p[1]) or 0, tonumber(p[2]) or 0
+    local cr, ct = tonumber(w[1]) or 0, tonumber(w[2]) or 0
+    local r, tk = pr * left + cr, pt * left + ct
     if f[6] then
       local lim = tonumber(f[6])
-      if r >= lim then return {'requests', i, lim, reset} end
-      if limReq < 0 or lim - r - 1 < remReq then limReq, remReq = lim, lim - r - 1 end
+      if r + 1 > lim then return {'requests', i, lim, wait(pr, cr, lim - 1)} end
+      local rem = math.floor(lim - r - 1)
+      if limReq < 0 or rem < remReq then limReq, remReq = lim, rem end
     end
     if f[7] then
       local lim = tonumber(f[7])
-      if tk >= lim then return {'tokens', i, lim, reset} end
-      local rem = math.max(lim - tk - tokens, 0)
+      if tk >= lim then return {'tokens', i, lim, wait(pt, ct, lim - 1)} end
+      local rem = math.max(math.floor(lim - tk - tokens), 0)
       if limTok < 0 or rem < remTok then limTok, remTok = lim, rem end
     end
   end

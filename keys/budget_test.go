@@ -143,6 +143,48 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
+// TestRateWindowsSlide: a minute's requests still count, in proportion, in the minute
+// after it (a sliding window), so a client cannot send rpm_limit requests at the end of
+// one minute and rpm_limit more at the start of the next.
+func TestRateWindowsSlide(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.awayFromMinuteEdge()
+	key := e.generate(map[string]any{"rpm_limit": 10})
+	now, err := e.rdb.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The previous minute used the whole limit.
+	minute := now.Unix() / 60
+	prev := e.s().n.scope(scope{scopeKey, Hash(key)}) + ":w" + strconv.FormatInt(minute-1, 10)
+	if err := e.rdb.HSet(ctx, prev, "r", 10, "t", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	admitted := 0
+	var refusal error
+	for range 10 {
+		res, err := e.s().Reserve(ctx, Request{KeyHash: Hash(key)})
+		if err != nil {
+			refusal = err
+			break
+		}
+		admitted++
+		e.s().Release(ctx, res)
+	}
+	// A fraction f of this minute has passed: the previous minute's 10 requests count
+	// as 10*(1-f), which leaves room for about 10*f more.
+	elapsed := float64(now.Unix()%60) / 60
+	if want := int(10 * elapsed); admitted < want-1 || admitted > want+1 {
+		t.Errorf("%d requests admitted %.0f%% into the minute after a full one, want %d", admitted, 100*elapsed, want)
+	}
+	le, ok := errors.AsType[*LimitError](refusal)
+	if !ok || le.Metric != "requests" || le.RetryAfter <= 0 || le.RetryAfter > 7*time.Second {
+		// The next request fits once another tenth of the previous minute has slid out.
+		t.Errorf("refusal %#v, want rpm_limit with a retry of at most 6s", refusal)
+	}
+}
+
 // TestLimitsAcrossProcesses: a second replica in its own process shares the limits.
 func TestLimitsAcrossProcesses(t *testing.T) {
 	e := newEnv(t)

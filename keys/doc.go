@@ -9,9 +9,9 @@
 //
 // Redis is the hot copy, under a configurable prefix (see names in store_redis.go): one
 // JSON record per key, already combined with its team and user (models, blocked flag,
-// role); one hash per budget holder ("scope") with its limits and live counters; fixed
-// one-minute rate windows; a sorted set per scope of reservations in flight; and a pub/sub
-// channel for invalidations.
+// role); one hash per budget holder ("scope") with its limits and live counters;
+// per-minute rate counters, read as a sliding window; a sorted set per scope of
+// reservations in flight; and a pub/sub channel for invalidations.
 //
 // Each process keeps an in-process cache of keys it has seen and a bounded set of hashes
 // Redis did not know.
