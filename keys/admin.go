@@ -18,8 +18,9 @@ import (
 	"github.com/tollgate-dev/tollgate/translate"
 )
 
-// AdminHandler serves LiteLLM's management API over s: /key/*, /team/*, /user/* and
-// /customer/* (also under LiteLLM's older /end_user/ name), with LiteLLM's request and
+// AdminHandler serves LiteLLM's management API over s: /key/*, /team/*, /user/*,
+// /customer/* (also under LiteLLM's older /end_user/ name) and the spend of every key and
+// user (/spend/keys, /spend/users), with LiteLLM's request and
 // response fields. Only the master key (compared in constant time) or a key of a user
 // with user_role proxy_admin may call it; a proxy_admin_viewer key may call the read-only
 // endpoints; any other key gets 403. Errors are OpenAI-style JSON.
@@ -53,6 +54,9 @@ func AdminHandler(s *Store, masterKey string) http.Handler {
 		"/user/delete": {http.MethodPost, true, a.deleteUsers},
 		"/user/info":   {http.MethodGet, false, a.userInfo},
 		"/user/list":   {http.MethodGet, false, a.listUsers},
+
+		"/spend/keys":  {http.MethodGet, false, a.spendKeys},
+		"/spend/users": {http.MethodGet, false, a.spendUsers},
 
 		"/customer/new":     {http.MethodPost, true, a.newCustomer},
 		"/customer/update":  {http.MethodPost, true, a.updateCustomer},

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -503,6 +504,17 @@ func (a *admin) listKeys(ctx context.Context, r *http.Request) (any, error) {
 		"current_page": page,
 		"total_pages":  pages(total, size),
 	}, nil
+}
+
+// spendKeys serves GET /spend/keys: every key, most spent first, as /key/info shows them.
+func (a *admin) spendKeys(ctx context.Context, _ *http.Request) (any, error) {
+	list, err := readKeys(ctx, a.s.pg, `true ORDER BY spend DESC, token`)
+	if err != nil {
+		return nil, pgError(err)
+	}
+	a.s.withLiveSpend(ctx, list)
+	slices.SortStableFunc(list, func(x, y *keyObject) int { return cmp.Compare(y.Spend, x.Spend) })
+	return nonNil(list), nil
 }
 
 // regenerateKey serves POST /key/regenerate (key in the body).

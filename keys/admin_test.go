@@ -619,3 +619,50 @@ func TestCustomerEndpoints(t *testing.T) {
 			}},
 	})
 }
+
+// TestSpendKeysAndUsers: LiteLLM's /spend/keys and /spend/users list keys and users most
+// spent first, with the live spend /key/info shows, to admins only.
+func TestSpendKeysAndUsers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	user := "spender-" + randHex(3)
+	e.ok("POST", "/user/new", map[string]any{"user_id": user})
+	light := e.generate(map[string]any{"user_id": user})
+	heavy := e.generate(map[string]any{"user_id": user})
+	for key, cost := range map[string]int64{light: 100, heavy: 300} {
+		res, err := e.s().Reserve(ctx, Request{KeyHash: Hash(key), UserID: user, CostMicroUSD: cost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.s().Settle(ctx, res, cost, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var order []string
+	spend := map[string]any{}
+	for _, k := range e.ok("GET", "/spend/keys", nil)["_list"].([]any) {
+		k := k.(map[string]any)
+		if tok := k["token"]; tok == Hash(light) || tok == Hash(heavy) {
+			order = append(order, tok.(string))
+			spend[tok.(string)] = k["spend"]
+		}
+	}
+	if diff := cmp.Diff([]string{Hash(heavy), Hash(light)}, order); diff != "" {
+		t.Errorf("/spend/keys order (-want +got):\n%s", diff)
+	}
+	if spend[Hash(heavy)] != 0.0003 || spend[Hash(light)] != 0.0001 {
+		t.Errorf("/spend/keys spend = %v, want 0.0003 and 0.0001 (live, from Redis)", spend)
+	}
+
+	users := e.ok("GET", "/spend/users?user_id="+user, nil)["_list"].([]any)
+	if len(users) != 1 || users[0].(map[string]any)["user_id"] != user || users[0].(map[string]any)["spend"] != 0.0004 {
+		t.Errorf("/spend/users?user_id=%s = %v, want the user with spend 0.0004", user, users)
+	}
+	if status, m := e.call("GET", "/spend/users?user_id=nobody-"+user, master, nil); status != http.StatusNotFound || m["error"] == nil {
+		t.Errorf("unknown user: status %d, %v; want 404 with an OpenAI error", status, m)
+	}
+	if status, _ := e.call("GET", "/spend/keys", heavy, nil); status != http.StatusForbidden {
+		t.Errorf("/spend/keys with a virtual key: status %d, want 403", status)
+	}
+}

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -307,6 +308,25 @@ func (a *admin) listUsers(ctx context.Context, r *http.Request) (any, error) {
 	}
 	a.s.withLiveUserSpend(ctx, users)
 	return map[string]any{"users": nonNil(users), "total": total, "page": page, "page_size": size, "total_pages": pages(total, size)}, nil
+}
+
+// spendUsers serves GET /spend/users: every user (or the one user_id names), most spent
+// first, as /user/list shows them.
+func (a *admin) spendUsers(ctx context.Context, r *http.Request) (any, error) {
+	cond, args := `true`, []any{}
+	if id := (query{r}).str("user_id"); id != "" {
+		cond, args = `user_id = $1`, []any{id}
+	}
+	users, err := readUsers(ctx, a.s.pg, cond+` ORDER BY spend DESC, user_id`, args...)
+	if err != nil {
+		return nil, pgError(err)
+	}
+	if len(args) > 0 && len(users) == 0 {
+		return nil, fail(ErrNotFound, "user_id", "user %q not found: /user/list shows the users", args[0])
+	}
+	a.s.withLiveUserSpend(ctx, users)
+	slices.SortStableFunc(users, func(x, y *userObject) int { return cmp.Compare(y.Spend, x.Spend) })
+	return nonNil(users), nil
 }
 
 // userSelect reads userObject rows (see readUsers).

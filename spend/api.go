@@ -42,13 +42,15 @@ func NewAPI(pool *pgxpool.Pool, log *slog.Logger) *API {
 	return &API{pool: pool, log: log.With("component", "spend-api")}
 }
 
-// ServeHTTP routes /spend/logs and /global/spend/report.
+// ServeHTTP routes /spend/logs, /spend/tags and /global/spend/report.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/spend/logs":
 		a.Logs(w, r)
 	case "/global/spend/report":
 		a.Report(w, r)
+	case "/spend/tags":
+		a.Tags(w, r)
 	default:
 		writeError(w, translate.StatusError(http.StatusNotFound, "no such spend endpoint: "+r.URL.Path))
 	}
@@ -311,6 +313,60 @@ func (a *API) Report(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		a.internalError(w, "spend report", err)
+		return
+	}
+	writeJSON(w, out)
+}
+
+// tagSpend is one request tag's line of /spend/tags, LiteLLM's names.
+type tagSpend struct {
+	Tag        string  `json:"individual_request_tag"`
+	LogCount   int64   `json:"log_count"`
+	TotalSpend float64 `json:"total_spend"`
+}
+
+// Tags serves GET /spend/tags (LiteLLM's): each request tag's request count and spend in
+// dollars, most spent first, over start_date to end_date (either may be left out, as in
+// /spend/logs). A request with several tags counts under each.
+func (a *API) Tags(w http.ResponseWriter, r *http.Request) {
+	if !allowGET(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	from, to, err := dateRange(q.Get("start_date"), q.Get("end_date"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// Bounds are conditions only when given, so that Postgres skips the months outside.
+	sql, args := `SELECT tag, count(*), sum(spend)::bigint FROM `+logsTable+`, jsonb_array_elements_text(request_tags) AS tag`, []any{}
+	var conds []string
+	for _, b := range []struct {
+		cond string
+		t    time.Time
+	}{{"start_time >= $%d", from}, {"start_time < $%d", to}} {
+		if !b.t.IsZero() {
+			args = append(args, b.t)
+			conds = append(conds, fmt.Sprintf(b.cond, len(args)))
+		}
+	}
+	if len(conds) > 0 {
+		sql += ` WHERE ` + strings.Join(conds, " AND ")
+	}
+	rows, err := a.pool.Query(r.Context(), sql+` GROUP BY tag ORDER BY 3 DESC, 1`, args...)
+	if err != nil {
+		a.internalError(w, "spend by tag", err)
+		return
+	}
+	out := []tagSpend{}
+	var t tagSpend
+	var micros int64
+	if _, err := pgx.ForEachRow(rows, []any{&t.Tag, &t.LogCount, &micros}, func() error {
+		t.TotalSpend = usd(micros)
+		out = append(out, t)
+		return nil
+	}); err != nil {
+		a.internalError(w, "spend by tag", err)
 		return
 	}
 	writeJSON(w, out)

@@ -44,6 +44,11 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		r4, r5,
 		rec("r6", hashKey("sk-gamma"), "t1", "u3", "e2", "m1", 4_000_000, 100, 50, day(5, 0)),
 	}
+	// Request tags, for /spend/tags.
+	recs[0].Tags = []string{"job:a", "team:x"}
+	recs[1].Tags = []string{"job:a"}
+	recs[2].Tags = []string{"job:b"}
+	recs[5].Tags = []string{"job:a"}
 	w := newTestWriter(t, s, fastOptions(t, t.TempDir()))
 	for _, r := range recs {
 		w.Enqueue(r)
@@ -140,6 +145,41 @@ func TestSpendLogsAPI(t *testing.T) {
 				t.Errorf("status %d, body %s; want 400 with an OpenAI error", status, body)
 			}
 		})
+	}
+}
+
+func TestSpendTagsAPI(t *testing.T) {
+	f := newAPIFixture(t)
+	for _, tt := range []struct {
+		name  string
+		query url.Values
+		want  string
+	}{
+		{"all time, most spent first", url.Values{}, `[
+			{"individual_request_tag":"job:a","log_count":3,"total_spend":7.5},
+			{"individual_request_tag":"team:x","log_count":1,"total_spend":1},
+			{"individual_request_tag":"job:b","log_count":1,"total_spend":0.5}]`},
+		{"1 March", url.Values{"start_date": {"2026-03-01"}, "end_date": {"2026-03-01"}}, `[
+			{"individual_request_tag":"job:a","log_count":2,"total_spend":3.5},
+			{"individual_request_tag":"team:x","log_count":1,"total_spend":1},
+			{"individual_request_tag":"job:b","log_count":1,"total_spend":0.5}]`},
+		{"from 2 March", url.Values{"start_date": {"2026-03-02"}}, `[
+			{"individual_request_tag":"job:a","log_count":1,"total_spend":4}]`},
+		{"no tagged request", url.Values{"start_date": {"2026-03-02"}, "end_date": {"2026-03-04"}}, `[]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := f.get(t, "/spend/tags", tt.query)
+			if status != http.StatusOK {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			if diff := cmp.Diff(decodeJSON(t, []byte(tt.want)), decodeJSON(t, body)); diff != "" {
+				t.Errorf("/spend/tags (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if status, body := f.get(t, "/spend/tags", url.Values{"start_date": {"last week"}}); status != http.StatusBadRequest ||
+		!strings.Contains(string(body), `"start_date"`) {
+		t.Errorf("bad start_date: status %d, body %s; want 400 naming start_date", status, body)
 	}
 }
 

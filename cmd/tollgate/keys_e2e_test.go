@@ -183,4 +183,34 @@ general_settings:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+
+	// The spend of keys and of tags, as LiteLLM's /spend/keys and /spend/tags show them.
+	var keyRows []struct {
+		Token string  `json:"token"`
+		Spend float64 `json:"spend"`
+	}
+	var tagRows []struct {
+		Tag      string  `json:"individual_request_tag"`
+		LogCount int     `json:"log_count"`
+		Spend    float64 `json:"total_spend"`
+	}
+	for path, v := range map[string]any{"/spend/keys": &keyRows, "/spend/tags": &tagRows} {
+		req, _ := http.NewRequest(http.MethodGet, gw.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+masterKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(v)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("%s: status %d, %v", path, resp.StatusCode, err)
+		}
+	}
+	if len(keyRows) == 0 || keyRows[0].Spend <= 0 {
+		t.Errorf("/spend/keys does not start with a key that spent: %+v", keyRows)
+	}
+	if len(tagRows) != 1 || tagRows[0].Tag != "batch-job" || tagRows[0].LogCount != 1 || tagRows[0].Spend <= 0 {
+		t.Errorf("/spend/tags = %+v, want batch-job once, with its cost", tagRows)
+	}
 }

@@ -129,7 +129,7 @@ func defaultSpoolDir() string {
 // adminRoutes mounts the stores' admin APIs on mux, behind the admin API's key check.
 func (s *stores) adminRoutes(mux *http.ServeMux, masterKey string) {
 	admin := keys.AdminHandler(s.keys, masterKey)
-	for _, prefix := range []string{"/key/", "/team/", "/user/", "/customer/", "/end_user/"} {
+	for _, prefix := range []string{"/key/", "/team/", "/user/", "/customer/", "/end_user/", "/spend/keys", "/spend/users"} {
 		mux.Handle(prefix, admin)
 	}
 	spendAPI := keys.RequireAdmin(s.keys, masterKey, s.api)
