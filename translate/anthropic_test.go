@@ -362,7 +362,7 @@ func TestAnthropicRequestErrors(t *testing.T) {
 		want *APIError
 	}{
 		{"not an object", `[1]`, invalid("", "The request body must be a JSON object")},
-		{"not JSON", `{"messages":`, invalid("", "The request body is not valid JSON: unexpected EOF")},
+		{"not JSON", `{"messages":`, invalid("", "The request body is not valid JSON: unexpected end of JSON input")},
 		{"trailing data", `{"messages":[{"role":"user","content":"hi"}]} {}`, invalid("", "The request body has data after its JSON object")},
 		{"message field of the wrong type", `{"messages":[{"role":"user","content":"hi","tool_calls":"x"}]}`, invalid("messages.tool_calls", "Invalid type for 'messages.tool_calls': expected an array, got string")},
 		{"unknown fields inside messages are fine, outside are not", `{"messages":[{"role":"user","content":"hi","refusal":null,"annotations":[]}],"mesages":[]}`, invalid("mesages", "Unrecognized request argument supplied: mesages")},

@@ -126,23 +126,23 @@ type anthropicErrorBody struct {
 // reads it. Parameters it refuses are decoded too, so their use can be reported, and so
 // is every parameter it ignores: a name missing here is an unknown parameter.
 type anthChatRequest struct {
-	Model               string                   `json:"model"`
-	Messages            lenient[anthChatMessage] `json:"messages"`
-	MaxTokens           *int                     `json:"max_tokens"`
-	MaxCompletionTokens *int                     `json:"max_completion_tokens"`
-	Temperature         *float64                 `json:"temperature"`
-	TopP                *float64                 `json:"top_p"`
-	TopK                *int                     `json:"top_k"` // Anthropic extension
-	Stream              bool                     `json:"stream"`
-	Stop                json.RawMessage          `json:"stop"` // a string or a list
-	Tools               lenient[chatTool]        `json:"tools"`
-	ToolChoice          json.RawMessage          `json:"tool_choice"`
-	ParallelToolCalls   *bool                    `json:"parallel_tool_calls"`
-	ResponseFormat      json.RawMessage          `json:"response_format"`
-	User                string                   `json:"user"`
-	SafetyIdentifier    string                   `json:"safety_identifier"`
-	Thinking            json.RawMessage          `json:"thinking"` // Anthropic extension
-	ReasoningEffort     string                   `json:"reasoning_effort"`
+	Model               string            `json:"model"`
+	Messages            []anthChatMessage `json:"messages"`
+	MaxTokens           *int              `json:"max_tokens"`
+	MaxCompletionTokens *int              `json:"max_completion_tokens"`
+	Temperature         *float64          `json:"temperature"`
+	TopP                *float64          `json:"top_p"`
+	TopK                *int              `json:"top_k"` // Anthropic extension
+	Stream              bool              `json:"stream"`
+	Stop                json.RawMessage   `json:"stop"` // a string or a list
+	Tools               []chatTool        `json:"tools"`
+	ToolChoice          json.RawMessage   `json:"tool_choice"`
+	ParallelToolCalls   *bool             `json:"parallel_tool_calls"`
+	ResponseFormat      json.RawMessage   `json:"response_format"`
+	User                string            `json:"user"`
+	SafetyIdentifier    string            `json:"safety_identifier"`
+	Thinking            json.RawMessage   `json:"thinking"` // Anthropic extension
+	ReasoningEffort     string            `json:"reasoning_effort"`
 
 	// Refused unless set to the value that changes nothing.
 	N                *int                       `json:"n"`

@@ -304,8 +304,8 @@ type bedrockParams struct {
 // reports whether the client asked for a stream. Every client mistake is a 400
 // *APIError naming its parameter.
 func bedrockChatRequest(body []byte) ([]byte, bool, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	fields, err := topLevelFields(body)
+	if err != nil {
 		return nil, false, invalidParam("", "The request body is not a JSON object: %v", err)
 	}
 	// Sorted, so that a request with several problems always reports the same one.

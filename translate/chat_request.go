@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"sort"
 	"strings"
@@ -70,47 +69,66 @@ func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "
 
 // decodeChatRequest decodes body, one JSON object, into v, a pointer to a struct that
 // declares every member a client may send (known lists their names, from knownParams).
+// Only the top level is strict: clients echo response fields (refusal, annotations,
+// reasoning_content) back inside messages, and those change nothing.
+//
+// One json.Unmarshal decodes and validates; the unknown member check then walks the top
+// level of the (valid) body without decoding it. encoding/json's DisallowUnknownFields
+// would make every nested object strict too, and escaping that for the messages meant
+// decoding them twice.
 func decodeChatRequest(body []byte, v any, known map[string]bool) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return chatDecodeError(body, err, known)
+	err := json.Unmarshal(body, v)
+	if syntaxErr, ok := errors.AsType[*json.SyntaxError](err); ok {
+		if syntaxErr.Offset > 0 && json.Valid(body[:syntaxErr.Offset-1]) {
+			return invalidParam("", "The request body has data after its JSON object")
+		}
+		return invalidParam("", "The request body is not valid JSON: %v", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return invalidParam("", "The request body has data after its JSON object")
+	if err == nil || errors.As(err, new(*json.UnmarshalTypeError)) {
+		if name := unknownMember(body, known); name != "" {
+			return unknownParam(name)
+		}
+	}
+	if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if typeErr.Field == "" {
+			return invalidParam("", "The request body must be a JSON object")
+		}
+		return invalidParam(typeErr.Field, "Invalid type for '%s': expected %s, got %s",
+			typeErr.Field, jsonKindName(typeErr.Type), typeErr.Value)
+	}
+	if err != nil {
+		return invalidParam("", "Invalid request body: %v", err)
 	}
 	return nil
 }
 
-// chatDecodeError turns a decoding failure into a 400 that names the parameter at fault.
-func chatDecodeError(body []byte, err error, known map[string]bool) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return invalidParam(typeErr.Field, "Invalid type for '%s': expected %s, got %s",
-			typeErr.Field, jsonKindName(typeErr.Type), typeErr.Value)
-	case errors.As(err, &typeErr):
-		return invalidParam("", "The request body must be a JSON object")
-	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return invalidParam("", "The request body is not valid JSON: %v", err)
-	}
-	// DisallowUnknownFields: find the unknown name by reading the members again (this
-	// path only runs for a request that is refused anyway).
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) == nil {
-		names := make([]string, 0, len(fields))
-		for k := range fields {
-			if !known[k] {
-				names = append(names, k)
-			}
-		}
-		if len(names) > 0 {
-			sort.Strings(names)
-			return unknownParam(names[0])
+// unknownMember returns the first, in name order, of the top-level member names of body
+// (valid JSON) that known lacks, or "". As in encoding/json, a name matches its field
+// case-insensitively, and escapes in it are read.
+func unknownMember(body []byte, known map[string]bool) string {
+	var unknown []string
+	for key := range topLevelMembers(body) {
+		if name := memberName(key); !knownName(name, known) {
+			unknown = append(unknown, name)
 		}
 	}
-	return invalidParam("", "Invalid request body: %v", err)
+	if len(unknown) == 0 {
+		return ""
+	}
+	sort.Strings(unknown)
+	return unknown[0]
+}
+
+func knownName(name string, known map[string]bool) bool {
+	if known[name] {
+		return true
+	}
+	for k := range known {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // knownParams are the JSON member names the struct T declares.
@@ -353,16 +371,6 @@ func jsonToolFormat(raw json.RawMessage, provider string) (description string, s
 		return "", nil, false, invalidParam("response_format", "Invalid value for 'response_format.type': %q", rf.Type)
 	}
 	return description, schema, true, nil
-}
-
-// lenient is a list of a request (messages, tools) decoded without the request's
-// strictness about unknown members: only top-level parameters change the answer, and
-// clients echo response fields (refusal, annotations, reasoning_content) back inside
-// messages.
-type lenient[T any] []T
-
-func (l *lenient[T]) UnmarshalJSON(b []byte) error {
-	return json.Unmarshal(b, (*[]T)(l))
 }
 
 // The parts of an OpenAI chat completion request below the message are the same for

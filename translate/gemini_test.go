@@ -437,7 +437,7 @@ func TestGeminiRequestErrors(t *testing.T) {
 		want *APIError
 	}{
 		{"not an object", `[1]`, invalid("", "The request body must be a JSON object")},
-		{"not JSON", `{"messages":`, invalid("", "The request body is not valid JSON: unexpected EOF")},
+		{"not JSON", `{"messages":`, invalid("", "The request body is not valid JSON: unexpected end of JSON input")},
 		{"trailing data", `{` + user + `} {}`, invalid("", "The request body has data after its JSON object")},
 		{"wrong type", `{` + user + `,"temperature":"hot"}`, invalid("temperature", "Invalid type for 'temperature': expected a number, got string")},
 		{"unknown parameter", `{` + user + `,"temprature":0.2}`, invalid("temprature", "Unrecognized request argument supplied: temprature")},

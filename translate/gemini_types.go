@@ -218,27 +218,27 @@ type geminiEmbedResponse struct {
 // reads it. Parameters it refuses are decoded too, so their use can be reported, and so
 // is every parameter it ignores: a name missing here is an unknown parameter.
 type gemChatRequest struct {
-	Model               string                  `json:"model"`
-	Messages            lenient[gemChatMessage] `json:"messages"`
-	MaxTokens           *int                    `json:"max_tokens"`
-	MaxCompletionTokens *int                    `json:"max_completion_tokens"`
-	Temperature         *float64                `json:"temperature"`
-	TopP                *float64                `json:"top_p"`
-	TopK                *int                    `json:"top_k"` // Gemini extension, as in LiteLLM
-	N                   *int                    `json:"n"`
-	Stream              bool                    `json:"stream"`
-	Stop                json.RawMessage         `json:"stop"` // a string or a list
-	PresencePenalty     *float64                `json:"presence_penalty"`
-	FrequencyPenalty    *float64                `json:"frequency_penalty"`
-	Seed                *int64                  `json:"seed"`
-	Tools               lenient[chatTool]       `json:"tools"`
-	ToolChoice          json.RawMessage         `json:"tool_choice"`
-	ParallelToolCalls   *bool                   `json:"parallel_tool_calls"`
-	ResponseFormat      json.RawMessage         `json:"response_format"`
-	ReasoningEffort     string                  `json:"reasoning_effort"`
-	Thinking            json.RawMessage         `json:"thinking"`        // LiteLLM's extension
-	SafetySettings      json.RawMessage         `json:"safety_settings"` // LiteLLM's extension
-	Modalities          []string                `json:"modalities"`
+	Model               string           `json:"model"`
+	Messages            []gemChatMessage `json:"messages"`
+	MaxTokens           *int             `json:"max_tokens"`
+	MaxCompletionTokens *int             `json:"max_completion_tokens"`
+	Temperature         *float64         `json:"temperature"`
+	TopP                *float64         `json:"top_p"`
+	TopK                *int             `json:"top_k"` // Gemini extension, as in LiteLLM
+	N                   *int             `json:"n"`
+	Stream              bool             `json:"stream"`
+	Stop                json.RawMessage  `json:"stop"` // a string or a list
+	PresencePenalty     *float64         `json:"presence_penalty"`
+	FrequencyPenalty    *float64         `json:"frequency_penalty"`
+	Seed                *int64           `json:"seed"`
+	Tools               []chatTool       `json:"tools"`
+	ToolChoice          json.RawMessage  `json:"tool_choice"`
+	ParallelToolCalls   *bool            `json:"parallel_tool_calls"`
+	ResponseFormat      json.RawMessage  `json:"response_format"`
+	ReasoningEffort     string           `json:"reasoning_effort"`
+	Thinking            json.RawMessage  `json:"thinking"`        // LiteLLM's extension
+	SafetySettings      json.RawMessage  `json:"safety_settings"` // LiteLLM's extension
+	Modalities          []string         `json:"modalities"`
 
 	// Refused whenever set to something that changes the answer.
 	Logprobs         bool            `json:"logprobs"`

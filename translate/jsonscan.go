@@ -1,5 +1,12 @@
 package translate
 
+import (
+	"bytes"
+	"encoding/json"
+	"iter"
+	"unicode/utf8"
+)
+
 // This file finds top-level members of a JSON object without decoding the whole
 // document, so that a request whose only change is its "model" is rewritten with one
 // copy instead of a decode and re-encode. The input must already be valid JSON (the
@@ -20,35 +27,72 @@ func topLevelValue(doc []byte, key string) (start, end int, ok bool) {
 // topLevelValues appends to spans the [start, end) of every value of key in the
 // top-level object of doc.
 func topLevelValues(doc []byte, key string, spans [][2]int) [][2]int {
-	i := skipSpace(doc, 0)
-	if i >= len(doc) || doc[i] != '{' {
-		return spans
+	for k, v := range topLevelMembers(doc) {
+		if len(k) == len(key)+2 && string(k[1:len(k)-1]) == key {
+			spans = append(spans, v)
+		}
 	}
-	i++
-	for {
-		i = skipSpace(doc, i)
-		if i >= len(doc) || doc[i] == '}' {
-			return spans
+	return spans
+}
+
+// topLevelMembers yields each member of the top-level object of doc: its name as it is
+// written (quotes and escapes included) and its value's span [start, end).
+func topLevelMembers(doc []byte) iter.Seq2[[]byte, [2]int] {
+	return func(yield func([]byte, [2]int) bool) {
+		i := skipSpace(doc, 0)
+		if i >= len(doc) || doc[i] != '{' {
+			return
 		}
-		if doc[i] == ',' {
-			i = skipSpace(doc, i+1)
+		i++
+		for {
+			i = skipSpace(doc, i)
+			if i >= len(doc) || doc[i] == '}' {
+				return
+			}
+			if doc[i] == ',' {
+				i = skipSpace(doc, i+1)
+			}
+			keyStart := i
+			keyEnd := skipValue(doc, i)
+			i = skipSpace(doc, keyEnd)
+			if i >= len(doc) || doc[i] != ':' || keyEnd-keyStart < 2 {
+				return
+			}
+			valStart := skipSpace(doc, i+1)
+			valEnd := skipValue(doc, valStart)
+			if valEnd <= valStart || !yield(doc[keyStart:keyEnd], [2]int{valStart, valEnd}) {
+				return
+			}
+			i = valEnd
 		}
-		keyStart := i
-		keyEnd := skipValue(doc, i)
-		i = skipSpace(doc, keyEnd)
-		if i >= len(doc) || doc[i] != ':' {
-			return spans
-		}
-		valStart := skipSpace(doc, i+1)
-		valEnd := skipValue(doc, valStart)
-		if valEnd <= valStart {
-			return spans
-		}
-		if keyEnd-keyStart == len(key)+2 && string(doc[keyStart+1:keyEnd-1]) == key {
-			spans = append(spans, [2]int{valStart, valEnd})
-		}
-		i = valEnd
 	}
+}
+
+// memberName reads a member name as topLevelMembers yields it (a valid JSON string),
+// as encoding/json does: escapes read, invalid UTF-8 replaced.
+func memberName(key []byte) string {
+	if bytes.IndexByte(key, '\\') < 0 && utf8.Valid(key) {
+		return string(key[1 : len(key)-1])
+	}
+	var name string
+	json.Unmarshal(key, &name) // a valid JSON string: cannot fail
+	return name
+}
+
+// topLevelFields returns the members of body, a JSON object, by name, as a decode into
+// map[string]json.RawMessage would (the last of a repeated name wins), but with the
+// values sharing body's bytes instead of copies. Its error is that decode's.
+func topLevelFields(body []byte) (map[string]json.RawMessage, error) {
+	if i := skipSpace(body, 0); !json.Valid(body) || body[i] != '{' {
+		var fields map[string]json.RawMessage
+		err := json.Unmarshal(body, &fields) // says why, or reads a null
+		return fields, err
+	}
+	fields := map[string]json.RawMessage{}
+	for key, v := range topLevelMembers(body) {
+		fields[memberName(key)] = body[v[0]:v[1]:v[1]]
+	}
+	return fields, nil
 }
 
 // SetMember returns doc, a valid JSON object, with its top-level member key set to the
