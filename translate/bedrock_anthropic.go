@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
@@ -21,6 +22,14 @@ import (
 // Anthropic stream event each, base64-encoded in {"bytes": ...}. Those become the
 // Anthropic SSE events the client expects. OpenAI-format chat requests keep going through
 // Converse, as for every Bedrock model.
+//
+// Token counting (/v1/messages/count_tokens) goes to CountTokens
+// (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CountTokens.html):
+// POST /model/{id}/count-tokens with {"input": {"invokeModel": {"body": base64}}}, the
+// body an InvokeModel request would carry, answered with {"inputTokens": n}, which
+// becomes Anthropic's {"input_tokens": n}. CountTokens takes foundation model IDs, not
+// cross-region inference profiles, so us.anthropic.claude-... counts as
+// anthropic.claude-...
 
 // bedrockAnthropicVersion is the anthropic_version Bedrock requires in the body.
 const bedrockAnthropicVersion = "bedrock-2023-05-31"
@@ -28,7 +37,7 @@ const bedrockAnthropicVersion = "bedrock-2023-05-31"
 // bedrockAnthropicSpec serves bedrock/ deployments of Claude models.
 var bedrockAnthropicSpec = &Spec{
 	Name:       "bedrock",
-	Endpoints:  []Endpoint{ChatCompletions, Embeddings, Messages},
+	Endpoints:  []Endpoint{ChatCompletions, Embeddings, Messages, CountTokens},
 	Translator: bedrockAnthropicTranslator{},
 }
 
@@ -45,17 +54,27 @@ type bedrockAnthropicTranslator struct {
 	bedrock bedrockTranslator
 }
 
-// Request builds the signed InvokeModel request for a Messages request.
+// Request builds the signed InvokeModel request for a Messages request, and the signed
+// CountTokens request for a count_tokens one.
 func (b bedrockAnthropicTranslator) Request(ep Endpoint, body []byte, t *Target) (*Upstream, error) {
-	if ep != Messages {
+	if ep != Messages && ep != CountTokens {
 		return b.bedrock.Request(ep, body, t)
 	}
 	out, stream, err := anthropicCloudBody(body, bedrockAnthropicVersion, true)
 	if err != nil {
 		return nil, err
 	}
-	op := "invoke"
-	if stream {
+	model, op := bedrockModelID(t.Model), "invoke"
+	switch {
+	case ep == CountTokens:
+		if out, err = bedrockCountBody(out); err != nil {
+			return nil, err
+		}
+		if i := strings.Index(model, "anthropic."); i > 0 { // a profile (or its ARN): its model
+			model = model[i:]
+		}
+		op = "count-tokens"
+	case stream:
 		op = "invoke-with-response-stream"
 	}
 	base, err := bedrockBaseURL(t)
@@ -63,7 +82,7 @@ func (b bedrockAnthropicTranslator) Request(ep Endpoint, body []byte, t *Target)
 		return nil, err
 	}
 	up := &Upstream{
-		Path:      bedrockPath(base, bedrockModelID(t.Model), op),
+		Path:      bedrockPath(base, model, op),
 		Authority: bedrockAuthority(base),
 		Headers:   bedrockHeaders(t),
 		Body:      out,
@@ -74,13 +93,49 @@ func (b bedrockAnthropicTranslator) Request(ep Endpoint, body []byte, t *Target)
 	return up, nil
 }
 
-// Response passes an InvokeModel Message through; Bedrock's errors become Anthropic's.
+// bedrockCountBody wraps an InvokeModel body for CountTokens. InvokeModel requires
+// max_tokens, which a count_tokens request does not have: it gets the least Bedrock
+// accepts, 1, or one more than an extended thinking budget.
+func bedrockCountBody(invoke []byte) ([]byte, error) {
+	if _, _, ok := topLevelValue(invoke, "max_tokens"); !ok {
+		var thinking struct {
+			BudgetTokens int `json:"budget_tokens"`
+		}
+		if start, end, ok := topLevelValue(invoke, "thinking"); ok {
+			json.Unmarshal(invoke[start:end], &thinking) // Bedrock judges the rest
+		}
+		invoke = setTopLevel(invoke, "max_tokens", []byte(strconv.Itoa(max(thinking.BudgetTokens+1, 1))))
+	}
+	var req struct {
+		Input struct {
+			InvokeModel struct {
+				Body []byte `json:"body"` // a blob: base64 in JSON
+			} `json:"invokeModel"`
+		} `json:"input"`
+	}
+	req.Input.InvokeModel.Body = invoke
+	return json.Marshal(req)
+}
+
+// Response passes an InvokeModel Message through and turns a CountTokens answer into
+// Anthropic's; Bedrock's errors become Anthropic's.
 func (b bedrockAnthropicTranslator) Response(ep Endpoint, status int, body []byte) ([]byte, Usage, error) {
-	if ep != Messages {
+	if ep != Messages && ep != CountTokens {
 		return b.bedrock.Response(ep, status, body)
 	}
 	if status >= 400 {
 		return AnthropicErrorJSON(bedrockError(status, body)), Usage{}, nil
+	}
+	if ep == CountTokens {
+		var count struct {
+			InputTokens *int `json:"inputTokens"`
+		}
+		if json.Unmarshal(body, &count) != nil || count.InputTokens == nil {
+			return AnthropicErrorJSON(&APIError{Status: 502, Type: "api_error", Code: "bad_upstream_response",
+				Message: "Bedrock's CountTokens answer has no inputTokens"}), Usage{}, nil
+		}
+		out, err := json.Marshal(map[string]int{"input_tokens": *count.InputTokens})
+		return out, Usage{}, err // counting is free
 	}
 	return anthropicNativeResponse(ep, status, body)
 }

@@ -290,3 +290,35 @@ func BenchmarkBedrockInvokeStreamEvent(b *testing.B) {
 		}
 	}
 }
+
+// TestBedrockCountBody: CountTokens carries the InvokeModel body base64-encoded, with the
+// max_tokens InvokeModel requires and count_tokens requests lack.
+func TestBedrockCountBody(t *testing.T) {
+	for _, tc := range []struct{ invoke, wantMax string }{
+		{`{"anthropic_version":"bedrock-2023-05-31","messages":[]}`, "1"},
+		{`{"anthropic_version":"bedrock-2023-05-31","thinking":{"type":"enabled","budget_tokens":2048},"messages":[]}`, "2049"},
+		{`{"anthropic_version":"bedrock-2023-05-31","max_tokens":300,"messages":[]}`, "300"},
+	} {
+		out, err := bedrockCountBody([]byte(tc.invoke))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req struct {
+			Input struct {
+				InvokeModel struct {
+					Body []byte `json:"body"`
+				} `json:"invokeModel"`
+			} `json:"input"`
+		}
+		if err := json.Unmarshal(out, &req); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		var inner map[string]json.RawMessage
+		if err := json.Unmarshal(req.Input.InvokeModel.Body, &inner); err != nil {
+			t.Fatalf("inner body %q: %v", req.Input.InvokeModel.Body, err)
+		}
+		if got := string(inner["max_tokens"]); got != tc.wantMax || string(inner["anthropic_version"]) != `"bedrock-2023-05-31"` {
+			t.Errorf("%s: max_tokens %s, body %s; want %s", tc.invoke, got, req.Input.InvokeModel.Body, tc.wantMax)
+		}
+	}
+}

@@ -19,7 +19,11 @@ import (
 //
 // So OpenAI clients get the anthropic/ translation with that body, path and token, and
 // native Messages clients get their body passed through with the same changes; responses
-// and streams are Anthropic's and are read by the anthropic/ translator.
+// and streams are Anthropic's and are read by the anthropic/ translator. Token counting
+// (/v1/messages/count_tokens) goes to .../publishers/anthropic/models/count-tokens:rawPredict
+// with the model in the body, which is not a model's path
+// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens),
+// and answers Anthropic's {"input_tokens": n}.
 
 // vertexAnthropicVersion is the anthropic_version Vertex AI requires in the body.
 const vertexAnthropicVersion = "vertex-2023-10-16"
@@ -27,7 +31,7 @@ const vertexAnthropicVersion = "vertex-2023-10-16"
 // vertexAnthropicSpec serves vertex_ai/ deployments of Claude models.
 var vertexAnthropicSpec = &Spec{
 	Name:       "vertex_ai",
-	Endpoints:  []Endpoint{ChatCompletions, Messages},
+	Endpoints:  []Endpoint{ChatCompletions, Messages, CountTokens},
 	Translator: vertexAnthropicTranslator{},
 }
 
@@ -59,9 +63,15 @@ func (v vertexAnthropicTranslator) Request(ep Endpoint, body []byte, t *Target) 
 		}
 	case Messages:
 		out = body
+	case CountTokens:
+		if out, _, err = anthropicCloudBody(body, vertexAnthropicVersion, true); err != nil {
+			return nil, err
+		}
+		model, _ := json.Marshal(vertexModel(t))
+		return vertexAnthropicRoute(setTopLevel(out, "model", model), t, "count-tokens", "rawPredict")
 	default:
 		return nil, &APIError{Status: 400, Type: "invalid_request_error", Code: "unsupported_endpoint",
-			Message: fmt.Sprintf("vertex_ai deployments of Claude models serve chat/completions and messages, not %s", ep)}
+			Message: fmt.Sprintf("vertex_ai deployments of Claude models serve chat/completions, messages and messages/count_tokens, not %s", ep)}
 	}
 	out, stream, err := anthropicCloudBody(out, vertexAnthropicVersion, false)
 	if err != nil {
@@ -71,12 +81,16 @@ func (v vertexAnthropicTranslator) Request(ep Endpoint, body []byte, t *Target) 
 	if stream {
 		method = "streamRawPredict"
 	}
-	return vertexAnthropicRoute(out, t, method)
+	return vertexAnthropicRoute(out, t, vertexModel(t), method)
 }
 
-// vertexAnthropicRoute sets the path, authority and bearer token of a Claude request.
-// A deployment without a project or token is a configuration fault, not the client's.
-func vertexAnthropicRoute(body []byte, t *Target, method string) (*Upstream, error) {
+// vertexModel is the deployment's model as Vertex AI names it.
+func vertexModel(t *Target) string { return strings.TrimPrefix(t.Model, "models/") }
+
+// vertexAnthropicRoute sets the path (the anthropic publisher's model, or count-tokens,
+// and method), authority and bearer token of a Claude request. A deployment without a
+// project or token is a configuration fault, not the client's.
+func vertexAnthropicRoute(body []byte, t *Target, model, method string) (*Upstream, error) {
 	gc := t.Google
 	if gc == nil || gc.AccessToken == "" {
 		return nil, errors.New("vertex_ai: the deployment has no access token (vertex_credentials); Claude models on Vertex AI need one")
@@ -96,7 +110,6 @@ func vertexAnthropicRoute(body []byte, t *Target, method string) (*Upstream, err
 	if err != nil {
 		return nil, err
 	}
-	model := strings.TrimPrefix(t.Model, "models/")
 	p := geminiVersioned(base, "/v1") + "/projects/" + url.PathEscape(gc.Project) + "/locations/" + loc +
 		"/publishers/anthropic/models/" + url.PathEscape(model) + ":" + method
 	if base.RawQuery != "" {

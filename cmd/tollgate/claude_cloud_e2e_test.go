@@ -136,6 +136,20 @@ general_settings:
 			t.Errorf("provider path %q", p)
 		}
 	})
+	t.Run("count tokens", func(t *testing.T) {
+		resp, body := gw.post(t, "/v1/messages/count_tokens", "", []byte(`{"model":"claude-vertex","system":"Be brief.","messages":[{"role":"user","content":"ten eleven twelve"}]}`), headers...)
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"input_tokens":5}` { // a token a word in the fake
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		// The endpoint is not a model's: the model goes in the body.
+		if p := lastPath(); p != "/v1/projects/proj-claude/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict" {
+			t.Errorf("provider path %q", p)
+		}
+		reqs := fake.Requests()
+		if sent := string(reqs[len(reqs)-1].Body); !strings.Contains(sent, `"model":"claude-sonnet-4@20250514"`) {
+			t.Errorf("count-tokens body %s does not name the deployment's model", sent)
+		}
+	})
 }
 
 // TestEndToEndBedrockClaudeNative drives a bedrock/anthropic.claude-* deployment with
@@ -148,13 +162,20 @@ func TestEndToEndBedrockClaudeNative(t *testing.T) {
 model_list:
   - model_name: claude-bedrock
     litellm_params:
-      model: bedrock/%s
-      api_base: %s
+      model: bedrock/%[1]s
+      api_base: %[2]s
+      aws_region_name: us-west-2
+      aws_access_key_id: AKIDCLAUDE
+      aws_secret_access_key: claude-secret
+  - model_name: claude-bedrock-profile
+    litellm_params:
+      model: bedrock/us.%[1]s
+      api_base: %[2]s
       aws_region_name: us-west-2
       aws_access_key_id: AKIDCLAUDE
       aws_secret_access_key: claude-secret
 general_settings:
-  master_key: %s
+  master_key: %[3]s
 `, bedrockModel, srv.URL, masterKey))
 	headers := []string{"x-api-key", masterKey, "anthropic-version", "2023-06-01"}
 	const prefix = "/model/anthropic.claude-3-haiku-20240307-v1%3A0" // the ":" escaped, as SigV4 signs it
@@ -191,6 +212,18 @@ general_settings:
 			t.Errorf("provider path %q", p)
 		}
 	})
+	for _, alias := range []string{"claude-bedrock", "claude-bedrock-profile"} {
+		t.Run("count tokens with "+alias, func(t *testing.T) {
+			resp, body := gw.post(t, "/v1/messages/count_tokens", "", []byte(`{"model":"`+alias+`","system":"Be brief.","messages":[{"role":"user","content":"ten eleven twelve"}]}`), headers...)
+			if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"input_tokens":5}` { // a token a word in the fake
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			// CountTokens takes the foundation model, not the cross-region profile.
+			if p := lastPath(); p != prefix+"/count-tokens" {
+				t.Errorf("provider path %q", p)
+			}
+		})
+	}
 	t.Run("chat still uses Converse", func(t *testing.T) {
 		client := gw.client(masterKey)
 		resp, err := client.Chat.Completions.New(context.Background(), userChat("claude-bedrock", "six"))

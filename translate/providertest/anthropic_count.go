@@ -61,6 +61,11 @@ func countAnthropicTokens(w http.ResponseWriter, body []byte) {
 		writeAnthropicError(w, 400, "invalid_request_error", msg)
 		return
 	}
+	writeJSON(w, map[string]int{"input_tokens": inputTokens(&req)})
+}
+
+// inputTokens counts a request's system prompt and messages, one token per word.
+func inputTokens(req *anthropicRequest) int {
 	n := 0
 	for _, b := range req.system {
 		n += countTokens(anthropicBlockText(b))
@@ -70,5 +75,5 @@ func countAnthropicTokens(w http.ResponseWriter, body []byte) {
 			n += countTokens(anthropicBlockText(b))
 		}
 	}
-	writeJSON(w, map[string]int{"input_tokens": n})
+	return n
 }

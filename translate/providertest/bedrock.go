@@ -92,7 +92,7 @@ func (f *Bedrock) FailStreamNext(exceptionType string) {
 }
 
 // bedrockPath matches the operations the fake serves; the model ID is one escaped segment.
-var bedrockPath = regexp.MustCompile(`^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$`)
+var bedrockPath = regexp.MustCompile(`^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$`)
 
 func (f *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
@@ -124,6 +124,10 @@ func (f *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case m[2] == "count-tokens" && strings.Contains(model, "anthropic."):
+		f.countClaude(w, model, body)
+	case m[2] == "count-tokens":
+		writeBedrockError(w, 400, "ValidationException", "The provided model doesn't support counting tokens.")
 	case strings.Contains(model, "anthropic.") && (m[2] == "invoke" || m[2] == "invoke-with-response-stream"):
 		f.invokeClaude(w, body, m[2] == "invoke-with-response-stream")
 	case m[2] == "invoke":

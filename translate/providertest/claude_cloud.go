@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 )
@@ -61,6 +62,55 @@ func (f *Google) rawPredict(w http.ResponseWriter, model string, body []byte, st
 		return
 	}
 	f.claude.respond(w, req, nil)
+}
+
+// countClaude answers Vertex AI's count-tokens:rawPredict for Claude
+// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens):
+// an Anthropic count_tokens body with "anthropic_version" and, as the endpoint is not a
+// model's, the model in the body. The answer is Anthropic's {"input_tokens": n}.
+func (f *Google) countClaude(w http.ResponseWriter, body []byte) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		writeAnthropicError(w, 400, "invalid_request_error", "There was an error parsing the body: "+err.Error())
+		return
+	}
+	var v string
+	if raw, ok := fields["anthropic_version"]; !ok || json.Unmarshal(raw, &v) != nil || v != vertexClaudeVersion {
+		writeAnthropicError(w, 400, "invalid_request_error", fmt.Sprintf("anthropic_version: Input should be %q", vertexClaudeVersion))
+		return
+	}
+	delete(fields, "anthropic_version")
+	b, _ := json.Marshal(fields)
+	countAnthropicTokens(w, b)
+}
+
+// countClaude answers Bedrock's CountTokens for a Claude model
+// (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CountTokens.html):
+// {"input": {"invokeModel": {"body": base64}}}, the body an InvokeModel request would
+// carry (max_tokens included), answered with {"inputTokens": n}. As Bedrock does, it
+// counts for foundation model IDs only, not cross-region inference profiles.
+func (f *Bedrock) countClaude(w http.ResponseWriter, model string, body []byte) {
+	if strings.Index(model, "anthropic.") > 0 {
+		writeBedrockError(w, 400, "ValidationException", "The provided model doesn't support counting tokens.")
+		return
+	}
+	var req struct {
+		Input struct {
+			InvokeModel *struct {
+				Body []byte `json:"body"` // a blob: base64 in JSON
+			} `json:"invokeModel"`
+		} `json:"input"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Input.InvokeModel == nil {
+		writeBedrockError(w, 400, "ValidationException", "input.invokeModel.body is required")
+		return
+	}
+	inner, msg := checkCloudClaude(req.Input.InvokeModel.Body, bedrockClaudeVersion, "claude", false, true)
+	if msg != "" {
+		writeBedrockError(w, 400, "ValidationException", msg)
+		return
+	}
+	writeJSON(w, map[string]int{"inputTokens": inputTokens(inner)})
 }
 
 // invokeClaude answers InvokeModel and InvokeModelWithResponseStream for a Claude model.

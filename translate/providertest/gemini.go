@@ -280,6 +280,10 @@ func (f *Google) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeGoogleError(w, fail, fmt.Sprintf("the fake provider was told to fail with %d", fail))
 			return
 		}
+		if p[4] == "count-tokens" && p[5] == "rawPredict" {
+			f.countClaude(w, body)
+			return
+		}
 		f.rawPredict(w, p[4], body, p[5] == "streamRawPredict")
 		return
 	case vertexPath.MatchString(m):
