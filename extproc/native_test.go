@@ -118,8 +118,8 @@ func TestUpstreamNativeAnthropic(t *testing.T) {
 }
 
 // TestSpeaksNativeClaudeOnClouds: Claude on Vertex AI and on Bedrock speak Anthropic's
-// Messages API alongside anthropic/, each translated by its own provider; Gemini on
-// Vertex AI and Bedrock's other models do not, and count_tokens stays anthropic/'s.
+// Messages API and count_tokens alongside anthropic/, each translated by its own
+// provider; Gemini on Vertex AI and Bedrock's other models do not.
 func TestSpeaksNativeClaudeOnClouds(t *testing.T) {
 	dep := func(provider, model string) *deployment {
 		spec, ok := translate.LookupModel(provider, model)
@@ -142,7 +142,8 @@ func TestSpeaksNativeClaudeOnClouds(t *testing.T) {
 		{"Bedrock alone", []*deployment{bedrock}, translate.Messages, true},
 		{"Gemini on Vertex AI as a fallback", []*deployment{vertex, dep("vertex_ai", "gemini-2.5-pro")}, translate.Messages, false},
 		{"Nova on Bedrock", []*deployment{dep("bedrock", "amazon.nova-pro-v1:0")}, translate.Messages, false},
-		{"count_tokens on Vertex AI", []*deployment{anthropic, vertex}, translate.CountTokens, false},
+		{"count_tokens on all three", []*deployment{anthropic, vertex, bedrock}, translate.CountTokens, true},
+		{"count_tokens with Gemini as a fallback", []*deployment{vertex, dep("vertex_ai", "gemini-2.5-pro")}, translate.CountTokens, false},
 	}
 	for _, tc := range cases {
 		if got := (&alias{chain: tc.chain}).speaksNative(tc.ep); got != tc.want {
