@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,7 +87,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx p
 	if err := fn(ctx, tx, c); err != nil {
 		return err
 	}
-	written, err := s.apply(ctx, tx, c)
+	written, invalidated, err := s.apply(ctx, tx, c)
 	if err != nil {
 		return err
 	}
@@ -103,18 +104,22 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx p
 		}
 		return err
 	}
+	// This replica's cache forgets the changed keys now, not when its own invalidation
+	// comes back through Redis: a request right after the change (a key just created
+	// after it was guessed, one just blocked) must see it.
+	s.invalidate(strings.Join(invalidated, " "))
 	return nil
 }
 
 // apply mirrors c into Redis in one pipeline and publishes the invalidations. It returns
-// the record names it wrote.
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, c *changes) (written []string, err error) {
+// the record names it wrote, and those it published (written or deleted).
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, c *changes) (written, invalidated []string, err error) {
 	var recs []recordRow
 	if len(c.tokens)+len(c.teamKeys)+len(c.userKeys) > 0 {
 		recs, err = readRecords(ctx, tx, `k.token = ANY($1) OR k.team_id = ANY($2) OR k.user_id = ANY($3)`,
 			c.tokens, c.teamKeys, c.userKeys)
 		if err != nil {
-			return nil, pgError(err)
+			return nil, nil, pgError(err)
 		}
 	}
 	var lims []limits
@@ -125,7 +130,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, c *changes) (written []str
 		}
 		l, err := readLimits(ctx, tx, t, ids, false)
 		if err != nil {
-			return nil, pgError(err)
+			return nil, nil, pgError(err)
 		}
 		lims = append(lims, l...)
 	}
@@ -155,12 +160,12 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, c *changes) (written []str
 	}
 	s.publish(ctx, p, invalidate)
 	if p.Len() == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if _, err := p.Exec(ctx); err != nil {
-		return nil, unavailable("tollgate cannot reach Redis, so the change was not made", err)
+		return nil, nil, unavailable("tollgate cannot reach Redis, so the change was not made", err)
 	}
-	return written, nil
+	return written, invalidate, nil
 }
 
 // renameScript moves a counter to a new name if it exists (RENAME fails on a missing key).
