@@ -8,20 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// resettable are the tables whose rows have a budget_duration: how to name a row's scope,
-// its key columns, and how to find it by scope id. They are in spendTables' order, and
-// rows are locked in key order, as lockBudgets does, so that resets and the spend
-// writer do not deadlock.
-var resettable = []struct {
-	kind, table, id, key, where string
-}{
-	{scopeKey, "tollgate_keys", "token", "token", "token = $1"},
-	{scopeModel, "tollgate_key_model_budgets", "token || ':' || model", "token, model", "token || ':' || model = $1"},
-	{scopeTeam, "tollgate_teams", "team_id", "team_id", "team_id = $1"},
-	{scopeUser, "tollgate_users", "user_id", "user_id", "user_id = $1"},
-	{scopeEndUser, "tollgate_end_users", "user_id", "user_id", "user_id = $1"},
-}
-
 // resetBudgets starts a new budget period for every budget whose budget_reset_at has
 // passed: spend goes to zero in Postgres and Redis, the period is noted as begun at that
 // budget_reset_at (budget_period_start), and the next reset is scheduled one
@@ -37,21 +23,30 @@ func (s *Store) resetBudgets(ctx context.Context) error {
 			return err
 		}
 		now := time.Now().UTC()
-		for _, t := range resettable {
+		// In spendTables' order, rows in key order, as AddSpend locks them, so that a
+		// reset and the spend writer do not deadlock.
+		for _, t := range spendTables {
+			if t.kind == scopeMember {
+				continue // memberships have no budget period of their own
+			}
+			cols, match := t.keys+", ''", `(`+t.keys+`) = ($3)`
+			if t.pair {
+				cols, match = t.keys, `(`+t.keys+`) = ($3, $4)`
+			}
 			rows, err := tx.Query(ctx, fmt.Sprintf(
 				`SELECT %s, budget_duration, budget_reset_at FROM %s WHERE budget_reset_at <= $1 ORDER BY %s FOR UPDATE`,
-				t.id, t.table, t.key), now)
+				cols, t.table, t.keys), now)
 			if err != nil {
 				return err
 			}
 			type due struct {
-				id       string
+				a, b     string
 				duration *string
 				at       time.Time
 			}
 			list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (due, error) {
 				var d due
-				return d, row.Scan(&d.id, &d.duration, &d.at)
+				return d, row.Scan(&d.a, &d.b, &d.duration, &d.at)
 			})
 			if err != nil {
 				return err
@@ -64,11 +59,15 @@ func (s *Store) resetBudgets(ctx context.Context) error {
 						next = &n
 					}
 				}
-				if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET spend = 0, budget_reset_at = $2, budget_period_start = $3 WHERE %s`,
-					t.table, t.where), d.id, next, d.at); err != nil {
+				args := []any{next, d.at, d.a}
+				if t.pair {
+					args = append(args, d.b)
+				}
+				if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET spend = 0, budget_reset_at = $1, budget_period_start = $2 WHERE %s`,
+					t.table, match), args...); err != nil {
 					return err
 				}
-				c.spend[scope{t.kind, d.id}] = 0
+				c.spend[scopeOf(t.kind, d.a, d.b)] = 0
 			}
 		}
 		return nil

@@ -159,32 +159,33 @@ func scopeOf(kind, a, b string) scope {
 // row's key (pairs' second column, or ”) and when its budget period began.
 type spendTable struct {
 	kind         string
+	table, keys  string // the table and its key columns, for the budget reset
 	pair         bool
 	lock, update string
 }
 
 // spendTables in the order their rows are locked; the budget reset follows it too.
 var spendTables = []spendTable{
-	{scopeKey, false,
+	{scopeKey, "tollgate_keys", "token", false,
 		`SELECT token, '', budget_period_start FROM tollgate_keys WHERE token = ANY($1) ORDER BY token FOR UPDATE`,
 		`UPDATE tollgate_keys t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.token = d.a`},
-	{scopeModel, true,
+	{scopeModel, "tollgate_key_model_budgets", "token, model", true,
 		`SELECT token, model, budget_period_start FROM tollgate_key_model_budgets
 			WHERE (token, model) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY token, model FOR UPDATE`,
 		`UPDATE tollgate_key_model_budgets t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
 			WHERE t.token = d.a AND t.model = d.b`},
-	{scopeTeam, false,
+	{scopeTeam, "tollgate_teams", "team_id", false,
 		`SELECT team_id, '', budget_period_start FROM tollgate_teams WHERE team_id = ANY($1) ORDER BY team_id FOR UPDATE`,
 		`UPDATE tollgate_teams t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.team_id = d.a`},
-	{scopeMember, true, // members have no budget period of their own
+	{scopeMember, "tollgate_team_members", "team_id, user_id", true, // members have no budget period of their own
 		`SELECT team_id, user_id, NULL::timestamptz FROM tollgate_team_members
 			WHERE (team_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY team_id, user_id FOR UPDATE`,
 		`UPDATE tollgate_team_members t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
 			WHERE t.team_id = d.a AND t.user_id = d.b`},
-	{scopeUser, false,
+	{scopeUser, "tollgate_users", "user_id", false,
 		`SELECT user_id, '', budget_period_start FROM tollgate_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
 		`UPDATE tollgate_users t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.user_id = d.a`},
-	{scopeEndUser, false,
+	{scopeEndUser, "tollgate_end_users", "user_id", false,
 		`SELECT user_id, '', budget_period_start FROM tollgate_end_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
 		`INSERT INTO tollgate_end_users (user_id, spend) SELECT d.a, d.v FROM unnest($1::text[], $2::bigint[]) d(a, v)
 			ON CONFLICT (user_id) DO UPDATE SET spend = tollgate_end_users.spend + excluded.spend`},
