@@ -22,8 +22,12 @@ const (
 	awsAccessKeyEnv    = "AWS_ACCESS_KEY_ID"
 	awsSecretKeyEnv    = "AWS_SECRET_ACCESS_KEY"
 	awsSessionTokenEnv = "AWS_SESSION_TOKEN"
-	vertexProjectEnv   = "VERTEXAI_PROJECT"
-	vertexLocationEnv  = "VERTEXAI_LOCATION"
+	// The web identity the EKS pod identity webhook (IRSA) sets.
+	awsRoleARNEnv     = "AWS_ROLE_ARN"
+	awsTokenFileEnv   = "AWS_WEB_IDENTITY_TOKEN_FILE"
+	awsSessionNameEnv = "AWS_ROLE_SESSION_NAME"
+	vertexProjectEnv  = "VERTEXAI_PROJECT"
+	vertexLocationEnv = "VERTEXAI_LOCATION"
 	// googleCredentialsEnv names a service-account key file: Google's Application
 	// Default Credentials.
 	googleCredentialsEnv = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -47,7 +51,8 @@ func (d *decoder) finishCloud(dr *draft, params string) {
 // credentials are an access key (signed with SigV4) from aws_access_key_id and
 // aws_secret_access_key or, when both are left out, AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY; or a Bedrock API key in api_key, which is sent as a bearer token
-// and then takes precedence over the environment, as in LiteLLM. The region is needed to
+// and then takes precedence over the environment, as in LiteLLM; or else a web identity
+// (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE), exchanged at STS for temporary keys. The region is needed to
 // sign and to find the endpoint: aws_region_name, AWS_REGION_NAME, AWS_REGION or
 // AWS_DEFAULT_REGION.
 func (d *decoder) finishBedrock(dr *draft, params string) {
@@ -75,8 +80,24 @@ func (d *decoder) finishBedrock(dr *draft, params string) {
 	case secret && !id:
 		d.errorf(dr.params, join(params, "aws_access_key_id"), "required with aws_secret_access_key")
 	case !id && dep.APIKey == "":
-		d.errorf(dr.params, params, "provider bedrock needs AWS credentials: set aws_access_key_id and aws_secret_access_key (or %s and %s), or api_key for a Bedrock API key; AWS profiles and instance roles are not supported",
-			awsAccessKeyEnv, awsSecretKeyEnv)
+		role, _ := d.lookup(awsRoleARNEnv)
+		tokenFile, _ := d.lookup(awsTokenFileEnv)
+		if role == "" || tokenFile == "" {
+			d.errorf(dr.params, params, "provider bedrock needs AWS credentials: set aws_access_key_id and aws_secret_access_key (or %s and %s), api_key for a Bedrock API key, or a web identity (%s and %s, as IRSA on EKS sets them); AWS profiles and instance roles are not supported",
+				awsAccessKeyEnv, awsSecretKeyEnv, awsRoleARNEnv, awsTokenFileEnv)
+			break
+		}
+		dep.AWSRoleARN, dep.AWSWebIdentityTokenFile = role, tokenFile
+		dep.AWSRoleSessionName, _ = d.lookup(awsSessionNameEnv)
+		if dep.AWSRoleSessionName == "" {
+			dep.AWSRoleSessionName = "tollgate"
+		}
+		for _, name := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
+			if v, ok := d.lookup(name); ok && v != "" {
+				dep.AWSSTSEndpoint = v
+				break
+			}
+		}
 	}
 
 	regionPath := join(params, "aws_region_name")
@@ -90,7 +111,7 @@ func (d *decoder) finishBedrock(dr *draft, params string) {
 	}
 	needBase := dep.APIBase == ""
 	if dep.AWSRegion == "" {
-		if needBase || dep.AWSAccessKeyID != "" {
+		if needBase || dep.AWSAccessKeyID != "" || dep.AWSRoleARN != "" {
 			d.errorf(dr.params, regionPath, "required for provider bedrock: the AWS region to send to and sign for (or set %s)",
 				strings.Join(awsRegionEnv, ", "))
 		}
@@ -103,6 +124,9 @@ func (d *decoder) finishBedrock(dr *draft, params string) {
 	}
 	if needBase {
 		dep.APIBase = base
+	}
+	if dep.AWSRoleARN != "" && dep.AWSSTSEndpoint == "" {
+		dep.AWSSTSEndpoint = "https://sts." + dep.AWSRegion + ".amazonaws.com"
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 // cloudFields are the Deployment fields finishCloud fills.
 type cloudFields struct {
 	APIBase, AWSRegion, AWSAccessKeyID, AWSSecretAccessKey, AWSSessionToken string
+	AWSRoleARN, AWSWebIdentityTokenFile, AWSRoleSessionName, AWSSTSEndpoint string
 	VertexProject, VertexLocation, VertexCredentials                        string
 }
 
@@ -19,6 +20,8 @@ func cloudOf(d *Deployment) cloudFields {
 	return cloudFields{
 		APIBase: d.APIBase, AWSRegion: d.AWSRegion, AWSAccessKeyID: d.AWSAccessKeyID.Reveal(),
 		AWSSecretAccessKey: d.AWSSecretAccessKey.Reveal(), AWSSessionToken: d.AWSSessionToken.Reveal(),
+		AWSRoleARN: d.AWSRoleARN, AWSWebIdentityTokenFile: d.AWSWebIdentityTokenFile,
+		AWSRoleSessionName: d.AWSRoleSessionName, AWSSTSEndpoint: d.AWSSTSEndpoint,
 		VertexProject: d.VertexProject, VertexLocation: d.VertexLocation, VertexCredentials: d.VertexCredentials.Reveal(),
 	}
 }
@@ -62,6 +65,25 @@ func TestParseCloudProviders(t *testing.T) {
 			params: `{model: bedrock/m, api_key: bedrock-api-key, aws_region_name: us-east-1}`,
 			env:    map[string]string{"AWS_ACCESS_KEY_ID": "AKIA-env", "AWS_SECRET_ACCESS_KEY": "s-env"},
 			want:   cloudFields{APIBase: "https://bedrock-runtime.us-east-1.amazonaws.com", AWSRegion: "us-east-1"},
+		},
+		{
+			name:   "bedrock with a web identity (IRSA)",
+			params: `{model: bedrock/anthropic.claude-3-haiku}`,
+			env: map[string]string{"AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/tollgate", "AWS_REGION": "eu-west-1",
+				"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
+			want: cloudFields{APIBase: "https://bedrock-runtime.eu-west-1.amazonaws.com", AWSRegion: "eu-west-1",
+				AWSRoleARN: "arn:aws:iam::123456789012:role/tollgate", AWSRoleSessionName: "tollgate",
+				AWSWebIdentityTokenFile: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+				AWSSTSEndpoint:          "https://sts.eu-west-1.amazonaws.com"},
+		},
+		{
+			name:   "bedrock web identity with a session name and an STS endpoint",
+			params: `{model: bedrock/anthropic.claude-3-haiku, aws_region_name: us-east-1}`,
+			env: map[string]string{"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t",
+				"AWS_ROLE_SESSION_NAME": "pod-7", "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9002"},
+			want: cloudFields{APIBase: "https://bedrock-runtime.us-east-1.amazonaws.com", AWSRegion: "us-east-1",
+				AWSRoleARN: "arn:aws:iam::1:role/r", AWSWebIdentityTokenFile: "/t", AWSRoleSessionName: "pod-7",
+				AWSSTSEndpoint: "http://127.0.0.1:9002"},
 		},
 		{
 			name:   "vertex with a key file and the default location",
@@ -130,7 +152,8 @@ func TestParseCloudProviderErrors(t *testing.T) {
 			name:   "bedrock without credentials",
 			params: `{model: bedrock/m, aws_region_name: us-east-1}`,
 			want: []string{at + ": provider bedrock needs AWS credentials: set aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), " +
-				"or api_key for a Bedrock API key; AWS profiles and instance roles are not supported"},
+				"api_key for a Bedrock API key, or a web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, as IRSA on EKS sets them); " +
+				"AWS profiles and instance roles are not supported"},
 		},
 		{
 			name:   "bedrock key id without secret",

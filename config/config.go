@@ -99,6 +99,14 @@ type Deployment struct {
 	AWSAccessKeyID     Secret
 	AWSSecretAccessKey Secret
 	AWSSessionToken    Secret
+	// A web identity (IRSA on EKS) when there is no access key and no api_key:
+	// AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, the session name from
+	// AWS_ROLE_SESSION_NAME (default tollgate), exchanged for temporary credentials at
+	// AWSSTSEndpoint (AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL, default the region's STS).
+	AWSRoleARN              string
+	AWSWebIdentityTokenFile string
+	AWSRoleSessionName      string
+	AWSSTSEndpoint          string
 	// Vertex AI settings of vertex_ai/ deployments: vertex_project, vertex_location
 	// (default us-central1) and the service-account key's JSON, read from the file
 	// vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS names when it is not the JSON

@@ -7,23 +7,28 @@ import (
 
 // addCloudCredentials gives bedrock/ and vertex_ai/ deployments what their requests are
 // signed or authenticated with, as config.Load resolved it: the AWS access key SigV4
-// signs with, or the service-account key whose access tokens googleToken keeps current.
+// signs with, the web identity whose temporary credentials awsWebIdentity keeps current,
+// or the service-account key whose access tokens googleToken keeps current.
 // A Bedrock API key or a Vertex AI express-mode key travels as the api_key instead.
 func (dep *deployment) addCloudCredentials(d *config.Deployment) {
 	switch d.Provider {
 	case "bedrock":
-		if d.AWSAccessKeyID != "" {
+		switch {
+		case d.AWSAccessKeyID != "":
 			dep.target.AWS = &translate.AWSCredentials{
 				Region:          d.AWSRegion,
 				AccessKeyID:     d.AWSAccessKeyID.Reveal(),
 				SecretAccessKey: d.AWSSecretAccessKey.Reveal(),
 				SessionToken:    d.AWSSessionToken.Reveal(),
 			}
+		case d.AWSRoleARN != "" && d.APIKey == "":
+			dep.awsRegion = d.AWSRegion
+			dep.aws = awsWebIdentity(d.ID, d.AWSSTSEndpoint, d.AWSRoleARN, d.AWSRoleSessionName, d.AWSWebIdentityTokenFile)
 		}
 	case "vertex_ai":
 		if d.VertexCredentials != "" {
 			dep.target.Google = &translate.GoogleCredentials{Project: d.VertexProject, Location: d.VertexLocation}
-			dep.google = &googleToken{id: d.ID, key: []byte(d.VertexCredentials.Reveal()), fetch: exchangeServiceAccount}
+			dep.google = googleToken(d.ID, []byte(d.VertexCredentials.Reveal()))
 		}
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,51 +42,56 @@ const (
 	firstTokenWait = 15 * time.Second
 )
 
-// googleToken keeps one vertex_ai/ deployment's access token current.
-type googleToken struct {
-	id  string // the deployment, for messages
-	key []byte // the service-account key's JSON
-	cur atomic.Pointer[tokenState]
-	// fetch exchanges key for a token; tests may replace it.
-	fetch func(ctx context.Context, key []byte) (*oauth2.Token, error)
+// credential keeps one deployment's short-lived credential current: a Vertex AI access
+// token (credential[string]) or AWS temporary credentials from a web identity
+// (credential[awsKeys]).
+type credential[T any] struct {
+	id   string // the deployment, for messages
+	what string // what failed, for the 503: "the Vertex AI credentials (...) could not be ..."
+	cur  atomic.Pointer[credState[T]]
+	// fetch obtains a credential and when it expires (zero: not said); tests may
+	// replace it.
+	fetch func(ctx context.Context) (T, time.Time, error)
 }
 
-// tokenState is the outcome of the latest exchange.
-type tokenState struct {
-	token  string
+// credState is the outcome of the latest exchange.
+type credState[T any] struct {
+	v      T
+	ok     bool      // v holds a credential
 	expiry time.Time // zero: the endpoint gave no lifetime
 	err    error     // why the latest exchange failed; nil after a success
 }
 
-// current returns the token to send now, or why there is none: a 503, since the
+// current returns the credential to use now, or why there is none: a 503, since the
 // deployment cannot be reached until an exchange succeeds.
-func (g *googleToken) current(now time.Time) (string, error) {
-	st := g.cur.Load()
-	if st != nil && st.token != "" && (st.expiry.IsZero() || now.Before(st.expiry)) {
-		return st.token, nil
+func (c *credential[T]) current(now time.Time) (T, error) {
+	st := c.cur.Load()
+	if st != nil && st.ok && (st.expiry.IsZero() || now.Before(st.expiry)) {
+		return st.v, nil
 	}
 	cause := "no exchange has completed yet"
 	if st != nil && st.err != nil {
 		cause = st.err.Error()
 	}
-	return "", &translate.APIError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "provider_credentials_unavailable",
-		Message: fmt.Sprintf("deployment %s: the Vertex AI credentials (vertex_credentials) could not be exchanged for an access token: %s", g.id, cause)}
+	var zero T
+	return zero, &translate.APIError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "provider_credentials_unavailable",
+		Message: fmt.Sprintf("deployment %s: %s: %s", c.id, c.what, cause)}
 }
 
-// run keeps the token current until ctx ends, calling first once the first exchange has
-// completed, successfully or not.
-func (g *googleToken) run(ctx context.Context, log *slog.Logger, first func()) {
+// run keeps the credential current until ctx ends, calling first once the first
+// exchange has completed, successfully or not.
+func (c *credential[T]) run(ctx context.Context, log *slog.Logger, first func()) {
 	backoff := time.Second
 	for {
-		tok, err := g.fetch(ctx, g.key)
+		v, expiry, err := c.fetch(ctx)
 		if ctx.Err() != nil {
 			first()
 			return
 		}
 		if err != nil {
-			log.Warn("vertex_ai access token exchange failed", "deployment", g.id, "err", err, "retry_in", backoff)
+			log.Warn("credential exchange failed", "deployment", c.id, "err", err, "retry_in", backoff)
 		}
-		wait := g.record(tok, err, time.Now(), &backoff)
+		wait := c.record(v, expiry, err, time.Now(), &backoff)
 		first()
 		t := time.NewTimer(wait)
 		select {
@@ -101,22 +104,39 @@ func (g *googleToken) run(ctx context.Context, log *slog.Logger, first func()) {
 }
 
 // record stores the outcome of an exchange finished at now and returns how long to wait
-// before the next one: until shortly before the new token expires, or, after a failure,
-// *backoff, which doubles up to tokenRetryMax. A failure keeps a token that still works.
-func (g *googleToken) record(tok *oauth2.Token, err error, now time.Time, backoff *time.Duration) time.Duration {
+// before the next one: until shortly before the new credential expires, or, after a
+// failure, *backoff, which doubles up to tokenRetryMax. A failure keeps a credential that
+// still works.
+func (c *credential[T]) record(v T, expiry time.Time, err error, now time.Time, backoff *time.Duration) time.Duration {
 	if err != nil {
-		st := &tokenState{err: err}
-		if old := g.cur.Load(); old != nil {
-			st.token, st.expiry = old.token, old.expiry
+		st := &credState[T]{err: err}
+		if old := c.cur.Load(); old != nil {
+			st.v, st.ok, st.expiry = old.v, old.ok, old.expiry
 		}
-		g.cur.Store(st)
+		c.cur.Store(st)
 		wait := *backoff
 		*backoff = min(2**backoff, tokenRetryMax)
 		return wait
 	}
-	g.cur.Store(&tokenState{token: tok.AccessToken, expiry: tok.Expiry})
+	c.cur.Store(&credState[T]{v: v, ok: true, expiry: expiry})
 	*backoff = time.Second
-	return refreshIn(tok.Expiry, now)
+	return refreshIn(expiry, now)
+}
+
+// googleToken keeps a vertex_ai/ deployment's access token current, exchanging its
+// service-account key.
+func googleToken(id string, key []byte) *credential[string] {
+	return &credential[string]{
+		id:   id,
+		what: "the Vertex AI credentials (vertex_credentials) could not be exchanged for an access token",
+		fetch: func(ctx context.Context) (string, time.Time, error) {
+			tok, err := exchangeServiceAccount(ctx, key)
+			if err != nil {
+				return "", time.Time{}, err
+			}
+			return tok.AccessToken, tok.Expiry, nil
+		},
+	}
 }
 
 // refreshIn is how long a token expiring at expiry is used before it is replaced:
@@ -197,32 +217,39 @@ func (t contextTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r.WithContext(t.ctx))
 }
 
-// googleTokens are the token refreshers of a Server's vertex_ai/ deployments.
-type googleTokens struct {
+// refreshers are the credential refreshers of a Server's deployments.
+type refreshers struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// startGoogleTokens starts a refresher for each deployment that needs one (nil when none
-// does) and waits, up to firstTokenWait, until each has finished its first exchange. A failed exchange is not
-// fatal: it is retried in the background, and requests get a 503 until one succeeds.
-func startGoogleTokens(deps map[string]*deployment, log *slog.Logger) *googleTokens {
-	if !slices.ContainsFunc(slices.Collect(maps.Values(deps)), func(d *deployment) bool { return d.google != nil }) {
+// startRefreshers starts a refresher for each deployment that needs one (nil when none
+// does) and waits, up to firstTokenWait, until each has finished its first exchange. A
+// failed exchange is not fatal: it is retried in the background, and requests get a 503
+// until one succeeds.
+func startRefreshers(deps map[string]*deployment, log *slog.Logger) *refreshers {
+	var runs []func(context.Context, *slog.Logger, func())
+	for _, d := range deps {
+		if d.google != nil {
+			runs = append(runs, d.google.run)
+		}
+		if d.aws != nil {
+			runs = append(runs, d.aws.run)
+		}
+	}
+	if len(runs) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	gt := &googleTokens{cancel: cancel}
+	rs := &refreshers{cancel: cancel}
 	var firsts sync.WaitGroup
-	for _, d := range deps {
-		if d.google == nil {
-			continue
-		}
+	for _, run := range runs {
 		firsts.Add(1)
-		gt.wg.Add(1)
+		rs.wg.Add(1)
 		once := sync.OnceFunc(firsts.Done)
 		go func() {
-			defer gt.wg.Done()
-			d.google.run(ctx, log, once)
+			defer rs.wg.Done()
+			run(ctx, log, once)
 		}()
 	}
 	done := make(chan struct{})
@@ -230,38 +257,49 @@ func startGoogleTokens(deps map[string]*deployment, log *slog.Logger) *googleTok
 	select {
 	case <-done:
 	case <-time.After(firstTokenWait):
-		log.Warn("vertex_ai access token exchanges are still running; requests to those deployments fail with 503 until they complete")
+		log.Warn("credential exchanges are still running; requests to those deployments fail with 503 until they complete")
 	}
-	return gt
+	return rs
 }
 
 // stop ends the refreshers and waits for them.
-func (gt *googleTokens) stop() {
-	gt.cancel()
-	gt.wg.Wait()
+func (rs *refreshers) stop() {
+	rs.cancel()
+	rs.wg.Wait()
 }
 
 // Close stops the background work New started: the refreshing of Vertex AI access
-// tokens. The server answers no request for vertex_ai/ deployments after it.
+// tokens and AWS web-identity credentials. The server answers no request for those
+// deployments after it.
 func (s *Server) Close() {
-	if s.tokens != nil {
-		s.tokens.stop()
+	if s.refreshers != nil {
+		s.refreshers.stop()
 	}
 }
 
 // attemptTarget is the target of one attempt: the deployment's own, with the current
-// access token for vertex_ai/ deployments. It never blocks.
+// access token for vertex_ai/ deployments and the current temporary credentials for
+// bedrock/ ones with a web identity. It never blocks.
 func (d *deployment) attemptTarget(now time.Time) (*translate.Target, error) {
-	if d.google == nil {
+	if d.google == nil && d.aws == nil {
 		return &d.target, nil
 	}
-	tok, err := d.google.current(now)
-	if err != nil {
-		return nil, err
-	}
 	t := d.target
-	g := *d.target.Google
-	g.AccessToken = tok
-	t.Google = &g
+	if d.google != nil {
+		tok, err := d.google.current(now)
+		if err != nil {
+			return nil, err
+		}
+		g := *d.target.Google
+		g.AccessToken = tok
+		t.Google = &g
+	}
+	if d.aws != nil {
+		keys, err := d.aws.current(now)
+		if err != nil {
+			return nil, err
+		}
+		t.AWS = &translate.AWSCredentials{Region: d.awsRegion, AccessKeyID: keys.id, SecretAccessKey: keys.secret, SessionToken: keys.token}
+	}
 	return &t, nil
 }

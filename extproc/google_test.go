@@ -19,7 +19,7 @@ import (
 
 func TestGoogleTokenRecord(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	g := &googleToken{id: "vertex-0"}
+	g := googleToken("vertex-0", nil)
 	unavailable := func(cause string) error {
 		return &translate.APIError{Status: 503, Type: "api_error", Code: "provider_credentials_unavailable",
 			Message: "deployment vertex-0: the Vertex AI credentials (vertex_credentials) could not be exchanged for an access token: " + cause}
@@ -53,7 +53,12 @@ func TestGoogleTokenRecord(t *testing.T) {
 			wantWait: 30 * time.Minute, wantToken: "ya29.c"},
 	}
 	for _, st := range steps {
-		wait := g.record(st.tok, st.err, now, &backoff)
+		var tok string
+		var expiry time.Time
+		if st.tok != nil {
+			tok, expiry = st.tok.AccessToken, st.tok.Expiry
+		}
+		wait := g.record(tok, expiry, st.err, now, &backoff)
 		tok, err := current(st.at)
 		if wait != st.wantWait || tok != st.wantToken || !cmp.Equal(err, st.wantErr) {
 			t.Errorf("%s: wait %v, token %q, err %v; want %v, %q, %v", st.name, wait, tok, err, st.wantWait, st.wantToken, st.wantErr)
@@ -63,7 +68,7 @@ func TestGoogleTokenRecord(t *testing.T) {
 		t.Errorf("backoff after a success = %v, want it reset to 1s", backoff)
 	}
 	for i := 0; i < 10; i++ {
-		g.record(nil, errors.New("down"), now, &backoff)
+		g.record("", time.Time{}, errors.New("down"), now, &backoff)
 	}
 	if backoff != tokenRetryMax {
 		t.Errorf("backoff after many failures = %v, want %v", backoff, tokenRetryMax)

@@ -59,10 +59,10 @@ type Server struct {
 	aliasOrder  []*alias // config.yaml order, for listings and error messages
 	aliasNames  string   // "a, b, c", for model_not_found messages
 	deployments map[string]*deployment
-	keyHeaders  []string      // request headers a key may arrive in, in precedence order; at most maxKeyHeaders
-	created     int64         // "created" of every model in /v1/models
-	allModels   []byte        // /v1/models for keys that may use every alias
-	tokens      *googleTokens // refreshes vertex_ai/ access tokens; see Close
+	keyHeaders  []string    // request headers a key may arrive in, in precedence order; at most maxKeyHeaders
+	created     int64       // "created" of every model in /v1/models
+	allModels   []byte      // /v1/models for keys that may use every alias
+	refreshers  *refreshers // keep Vertex AI tokens and AWS web-identity credentials current; see Close
 }
 
 // alias is one model_name and the deployments that serve it.
@@ -92,7 +92,11 @@ type deployment struct {
 	alias  string
 	spec   *translate.Spec
 	target translate.Target
-	google *googleToken // vertex_ai/ with a service-account key: its current access token
+	google *credential[string] // vertex_ai/ with a service-account key: its current access token
+	// aws keeps a bedrock/ deployment's web-identity credentials (IRSA) current, for
+	// awsRegion.
+	aws       *credential[awsKeys]
+	awsRegion string
 }
 
 // Deps are the stores the server reaches through the interfaces it declares.
@@ -112,7 +116,7 @@ type Deps struct {
 //
 // For vertex_ai/ deployments with a service-account key, New starts refreshing their
 // access tokens in the background and waits for the first exchanges (see
-// startGoogleTokens); Close stops that.
+// startRefreshers); Close stops that.
 func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if deps.Auth == nil {
 		return nil, errors.New("extproc: no Authenticator")
@@ -176,7 +180,7 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		s.keyHeaders = slices.Insert(s.keyHeaders, 0, h) // the configured header wins
 	}
 	s.allModels = s.modelList(&Principal{})
-	s.tokens = startGoogleTokens(s.deployments, s.log)
+	s.refreshers = startRefreshers(s.deployments, s.log)
 	return s, nil
 }
 

@@ -1,0 +1,90 @@
+package extproc
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// AWS web identities. A bedrock/ deployment without an access key or an api_key may run
+// with a web identity, as IRSA gives pods on EKS: a role ARN and a file holding an OIDC
+// token, which STS trades for temporary credentials
+// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
+// As with Vertex AI tokens, the exchange runs in the background (credential.run), never
+// on the request path, and the upstream stage signs with the current credentials.
+
+// awsKeys are temporary AWS credentials.
+type awsKeys struct{ id, secret, token string }
+
+// awsWebIdentity keeps a bedrock/ deployment's credentials current from its web identity.
+func awsWebIdentity(id, endpoint, roleARN, session, tokenFile string) *credential[awsKeys] {
+	return &credential[awsKeys]{
+		id:   id,
+		what: "the AWS web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) could not be exchanged for credentials at STS",
+		fetch: func(ctx context.Context) (awsKeys, time.Time, error) {
+			return assumeRoleWithWebIdentity(ctx, endpoint, roleARN, session, tokenFile)
+		},
+	}
+}
+
+// assumeRoleWithWebIdentity trades the token in tokenFile for temporary credentials of
+// roleARN at the STS endpoint. The call is not signed: the token is the proof. The file
+// is read for every exchange, since the platform rotates the token in it.
+func assumeRoleWithWebIdentity(ctx context.Context, endpoint, roleARN, session, tokenFile string) (awsKeys, time.Time, error) {
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return awsKeys{}, time.Time{}, fmt.Errorf("read the web identity token: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, tokenFetchTimeout)
+	defer cancel()
+	form := url.Values{
+		"Action": {"AssumeRoleWithWebIdentity"}, "Version": {"2011-06-15"},
+		"RoleArn": {roleARN}, "RoleSessionName": {session}, "WebIdentityToken": {strings.TrimSpace(string(token))},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/", strings.NewReader(form.Encode()))
+	if err != nil {
+		return awsKeys{}, time.Time{}, fmt.Errorf("STS endpoint %q: %w", endpoint, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return awsKeys{}, time.Time{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return awsKeys{}, time.Time{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		// Only the error's code and message: the rest of a body a proxy might fill.
+		var e struct {
+			Error struct{ Code, Message string } `xml:"Error"`
+		}
+		xml.Unmarshal(body, &e)
+		msg := fmt.Sprintf("STS answered HTTP %d", resp.StatusCode)
+		if e.Error.Code != "" {
+			msg += ": " + clip(e.Error.Code) + " (" + clip(e.Error.Message) + ")"
+		}
+		return awsKeys{}, time.Time{}, errors.New(msg)
+	}
+	var out struct {
+		Credentials struct {
+			AccessKeyID     string    `xml:"AccessKeyId"`
+			SecretAccessKey string    `xml:"SecretAccessKey"`
+			SessionToken    string    `xml:"SessionToken"`
+			Expiration      time.Time `xml:"Expiration"`
+		} `xml:"AssumeRoleWithWebIdentityResult>Credentials"`
+	}
+	if err := xml.Unmarshal(body, &out); err != nil || out.Credentials.AccessKeyID == "" || out.Credentials.SecretAccessKey == "" {
+		return awsKeys{}, time.Time{}, errors.New("STS answered without credentials")
+	}
+	c := out.Credentials
+	return awsKeys{id: c.AccessKeyID, secret: c.SecretAccessKey, token: c.SessionToken}, c.Expiration, nil
+}
