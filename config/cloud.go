@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -26,6 +28,13 @@ const (
 	awsRoleARNEnv     = "AWS_ROLE_ARN"
 	awsTokenFileEnv   = "AWS_WEB_IDENTITY_TOKEN_FILE"
 	awsSessionNameEnv = "AWS_ROLE_SESSION_NAME"
+	// The container credentials endpoint EKS Pod Identity and ECS task roles set.
+	awsContainerFullURIEnv     = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+	awsContainerRelativeURIEnv = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+	awsContainerTokenFileEnv   = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
+	awsContainerTokenEnv       = "AWS_CONTAINER_AUTHORIZATION_TOKEN"
+	// awsContainerHost serves ECS's relative credentials URI.
+	awsContainerHost  = "http://169.254.170.2"
 	vertexProjectEnv  = "VERTEXAI_PROJECT"
 	vertexLocationEnv = "VERTEXAI_LOCATION"
 	// googleCredentialsEnv names a service-account key file: Google's Application
@@ -51,8 +60,8 @@ func (d *decoder) finishCloud(dr *draft, params string) {
 // credentials are an access key (signed with SigV4) from aws_access_key_id and
 // aws_secret_access_key or, when both are left out, AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY; or a Bedrock API key in api_key, which is sent as a bearer token
-// and then takes precedence over the environment, as in LiteLLM; or else a web identity
-// (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE), exchanged at STS for temporary keys. The region is needed to
+// and then takes precedence over the environment, as in LiteLLM; or else temporary keys
+// from a web identity or the container credentials endpoint (awsRoleCredentials). The region is needed to
 // sign and to find the endpoint: aws_region_name, AWS_REGION_NAME, AWS_REGION or
 // AWS_DEFAULT_REGION.
 func (d *decoder) finishBedrock(dr *draft, params string) {
@@ -80,24 +89,7 @@ func (d *decoder) finishBedrock(dr *draft, params string) {
 	case secret && !id:
 		d.errorf(dr.params, join(params, "aws_access_key_id"), "required with aws_secret_access_key")
 	case !id && dep.APIKey == "":
-		role, _ := d.lookup(awsRoleARNEnv)
-		tokenFile, _ := d.lookup(awsTokenFileEnv)
-		if role == "" || tokenFile == "" {
-			d.errorf(dr.params, params, "provider bedrock needs AWS credentials: set aws_access_key_id and aws_secret_access_key (or %s and %s), api_key for a Bedrock API key, or a web identity (%s and %s, as IRSA on EKS sets them); AWS profiles and instance roles are not supported",
-				awsAccessKeyEnv, awsSecretKeyEnv, awsRoleARNEnv, awsTokenFileEnv)
-			break
-		}
-		dep.AWSRoleARN, dep.AWSWebIdentityTokenFile = role, tokenFile
-		dep.AWSRoleSessionName, _ = d.lookup(awsSessionNameEnv)
-		if dep.AWSRoleSessionName == "" {
-			dep.AWSRoleSessionName = "tollgate"
-		}
-		for _, name := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
-			if v, ok := d.lookup(name); ok && v != "" {
-				dep.AWSSTSEndpoint = v
-				break
-			}
-		}
+		d.awsRoleCredentials(dr, params)
 	}
 
 	regionPath := join(params, "aws_region_name")
@@ -111,7 +103,7 @@ func (d *decoder) finishBedrock(dr *draft, params string) {
 	}
 	needBase := dep.APIBase == ""
 	if dep.AWSRegion == "" {
-		if needBase || dep.AWSAccessKeyID != "" || dep.AWSRoleARN != "" {
+		if needBase || dep.AWSAccessKeyID != "" || dep.AWSRoleARN != "" || dep.AWSContainerCredentialsURI != "" {
 			d.errorf(dr.params, regionPath, "required for provider bedrock: the AWS region to send to and sign for (or set %s)",
 				strings.Join(awsRegionEnv, ", "))
 		}
@@ -128,6 +120,69 @@ func (d *decoder) finishBedrock(dr *draft, params string) {
 	if dep.AWSRoleARN != "" && dep.AWSSTSEndpoint == "" {
 		dep.AWSSTSEndpoint = "https://sts." + dep.AWSRegion + ".amazonaws.com"
 	}
+}
+
+// awsRoleCredentials finds the temporary credentials of a bedrock/ deployment with no
+// keys, in the AWS SDKs' order: a web identity (AWS_ROLE_ARN and
+// AWS_WEB_IDENTITY_TOKEN_FILE, as IRSA on EKS sets them), then the container credentials
+// endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI, as EKS Pod Identity and
+// ECS task roles set them).
+func (d *decoder) awsRoleCredentials(dr *draft, params string) {
+	dep := dr.dep
+	role, _ := d.lookup(awsRoleARNEnv)
+	tokenFile, _ := d.lookup(awsTokenFileEnv)
+	if role != "" && tokenFile != "" {
+		dep.AWSRoleARN, dep.AWSWebIdentityTokenFile = role, tokenFile
+		dep.AWSRoleSessionName, _ = d.lookup(awsSessionNameEnv)
+		if dep.AWSRoleSessionName == "" {
+			dep.AWSRoleSessionName = "tollgate"
+		}
+		for _, name := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
+			if v, ok := d.lookup(name); ok && v != "" {
+				dep.AWSSTSEndpoint = v
+				break
+			}
+		}
+		return
+	}
+	full, _ := d.lookup(awsContainerFullURIEnv)
+	if rel, _ := d.lookup(awsContainerRelativeURIEnv); full == "" && rel != "" {
+		full = awsContainerHost + rel
+	}
+	if full == "" {
+		d.errorf(dr.params, params, "provider bedrock needs AWS credentials: set aws_access_key_id and aws_secret_access_key (or %s and %s), api_key for a Bedrock API key, a web identity (%s and %s, as IRSA on EKS sets them) or container credentials (%s, as EKS Pod Identity and ECS set it); AWS profiles and instance roles are not supported",
+			awsAccessKeyEnv, awsSecretKeyEnv, awsRoleARNEnv, awsTokenFileEnv, awsContainerFullURIEnv)
+		return
+	}
+	if !containerCredentialsURI(full) {
+		d.errorf(dr.params, params, "%s %q must be https, or http to a loopback address or the ECS or EKS credentials address", awsContainerFullURIEnv, full)
+		return
+	}
+	dep.AWSContainerCredentialsURI = full
+	if f, _ := d.lookup(awsContainerTokenFileEnv); f != "" {
+		dep.AWSContainerAuthTokenFile = f
+	} else if tok, _ := d.lookup(awsContainerTokenEnv); tok != "" {
+		dep.AWSContainerAuthToken = Secret(tok)
+	}
+}
+
+// containerCredentialsURI reports whether raw is a credentials endpoint the AWS SDKs
+// would call: https anywhere, or http only to this host or the addresses ECS
+// (169.254.170.2) and EKS Pod Identity (169.254.170.23, fd00:ec2::23) serve it on.
+func containerCredentialsURI(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || ip != nil && ip.IsLoopback() ||
+		host == "169.254.170.2" || host == "169.254.170.23" || host == "fd00:ec2::23") {
+		return true
+	}
+	return false
 }
 
 // finishVertex resolves a vertex_ai/ deployment's project, location and service-account

@@ -13,6 +13,7 @@ import (
 type cloudFields struct {
 	APIBase, AWSRegion, AWSAccessKeyID, AWSSecretAccessKey, AWSSessionToken string
 	AWSRoleARN, AWSWebIdentityTokenFile, AWSRoleSessionName, AWSSTSEndpoint string
+	AWSContainerCredentialsURI, AWSContainerAuthTokenFile                   string
 	VertexProject, VertexLocation, VertexCredentials                        string
 }
 
@@ -22,6 +23,7 @@ func cloudOf(d *Deployment) cloudFields {
 		AWSSecretAccessKey: d.AWSSecretAccessKey.Reveal(), AWSSessionToken: d.AWSSessionToken.Reveal(),
 		AWSRoleARN: d.AWSRoleARN, AWSWebIdentityTokenFile: d.AWSWebIdentityTokenFile,
 		AWSRoleSessionName: d.AWSRoleSessionName, AWSSTSEndpoint: d.AWSSTSEndpoint,
+		AWSContainerCredentialsURI: d.AWSContainerCredentialsURI, AWSContainerAuthTokenFile: d.AWSContainerAuthTokenFile,
 		VertexProject: d.VertexProject, VertexLocation: d.VertexLocation, VertexCredentials: d.VertexCredentials.Reveal(),
 	}
 }
@@ -84,6 +86,22 @@ func TestParseCloudProviders(t *testing.T) {
 			want: cloudFields{APIBase: "https://bedrock-runtime.us-east-1.amazonaws.com", AWSRegion: "us-east-1",
 				AWSRoleARN: "arn:aws:iam::1:role/r", AWSWebIdentityTokenFile: "/t", AWSRoleSessionName: "pod-7",
 				AWSSTSEndpoint: "http://127.0.0.1:9002"},
+		},
+		{
+			name:   "bedrock with EKS Pod Identity",
+			params: `{model: bedrock/anthropic.claude-3-haiku, aws_region_name: us-east-1}`,
+			env: map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials",
+				"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"},
+			want: cloudFields{APIBase: "https://bedrock-runtime.us-east-1.amazonaws.com", AWSRegion: "us-east-1",
+				AWSContainerCredentialsURI: "http://169.254.170.23/v1/credentials",
+				AWSContainerAuthTokenFile:  "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"},
+		},
+		{
+			name:   "bedrock with an ECS task role",
+			params: `{model: bedrock/anthropic.claude-3-haiku, aws_region_name: us-east-1}`,
+			env:    map[string]string{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc"},
+			want: cloudFields{APIBase: "https://bedrock-runtime.us-east-1.amazonaws.com", AWSRegion: "us-east-1",
+				AWSContainerCredentialsURI: "http://169.254.170.2/v2/credentials/abc"},
 		},
 		{
 			name:   "vertex with a key file and the default location",
@@ -152,8 +170,16 @@ func TestParseCloudProviderErrors(t *testing.T) {
 			name:   "bedrock without credentials",
 			params: `{model: bedrock/m, aws_region_name: us-east-1}`,
 			want: []string{at + ": provider bedrock needs AWS credentials: set aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), " +
-				"api_key for a Bedrock API key, or a web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, as IRSA on EKS sets them); " +
+				"api_key for a Bedrock API key, a web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, as IRSA on EKS sets them) or " +
+				"container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI, as EKS Pod Identity and ECS set it); " +
 				"AWS profiles and instance roles are not supported"},
+		},
+		{
+			name:   "bedrock container credentials over plain http elsewhere",
+			params: `{model: bedrock/m, aws_region_name: us-east-1}`,
+			env:    map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://creds.example/v1"},
+			want: []string{at + `: AWS_CONTAINER_CREDENTIALS_FULL_URI "http://creds.example/v1" must be https, ` +
+				"or http to a loopback address or the ECS or EKS credentials address"},
 		},
 		{
 			name:   "bedrock key id without secret",

@@ -107,6 +107,13 @@ type Deployment struct {
 	AWSWebIdentityTokenFile string
 	AWSRoleSessionName      string
 	AWSSTSEndpoint          string
+	// Or the container credentials endpoint (EKS Pod Identity, ECS task roles):
+	// AWS_CONTAINER_CREDENTIALS_FULL_URI, or ECS's _RELATIVE_URI, with the authorization
+	// token AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE holds (re-read for each call) or
+	// AWS_CONTAINER_AUTHORIZATION_TOKEN.
+	AWSContainerCredentialsURI string
+	AWSContainerAuthTokenFile  string
+	AWSContainerAuthToken      Secret
 	// Vertex AI settings of vertex_ai/ deployments: vertex_project, vertex_location
 	// (default us-central1) and the service-account key's JSON, read from the file
 	// vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS names when it is not the JSON

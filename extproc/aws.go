@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -13,10 +14,14 @@ import (
 	"time"
 )
 
-// AWS web identities. A bedrock/ deployment without an access key or an api_key may run
-// with a web identity, as IRSA gives pods on EKS: a role ARN and a file holding an OIDC
-// token, which STS trades for temporary credentials
-// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
+// AWS temporary credentials. A bedrock/ deployment without an access key or an api_key
+// may run with
+//   - a web identity, as IRSA gives pods on EKS: a role ARN and a file holding an OIDC
+//     token, which STS trades for temporary credentials
+//     (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html);
+//   - the container credentials endpoint, as EKS Pod Identity and ECS task roles give:
+//     a GET, with an authorization token on EKS, answering the credentials as JSON
+//     (https://docs.aws.amazon.com/sdkref/latest/guide/feature-container-credentials.html).
 // As with Vertex AI tokens, the exchange runs in the background (credential.run), never
 // on the request path, and the upstream stage signs with the current credentials.
 
@@ -87,4 +92,65 @@ func assumeRoleWithWebIdentity(ctx context.Context, endpoint, roleARN, session, 
 	}
 	c := out.Credentials
 	return awsKeys{id: c.AccessKeyID, secret: c.SecretAccessKey, token: c.SessionToken}, c.Expiration, nil
+}
+
+// awsContainerCredentials keeps a bedrock/ deployment's credentials current from the
+// container credentials endpoint.
+func awsContainerCredentials(id, uri, tokenFile, token string) *credential[awsKeys] {
+	return &credential[awsKeys]{
+		id:   id,
+		what: "the AWS container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) gave no credentials",
+		fetch: func(ctx context.Context) (awsKeys, time.Time, error) {
+			return fetchContainerCredentials(ctx, uri, tokenFile, token)
+		},
+	}
+}
+
+// fetchContainerCredentials GETs credentials from uri, with the authorization token in
+// tokenFile (read for every call, since EKS rotates it) or token.
+func fetchContainerCredentials(ctx context.Context, uri, tokenFile, token string) (awsKeys, time.Time, error) {
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return awsKeys{}, time.Time{}, fmt.Errorf("read the authorization token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	ctx, cancel := context.WithTimeout(ctx, tokenFetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return awsKeys{}, time.Time{}, fmt.Errorf("credentials endpoint %q: %w", uri, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return awsKeys{}, time.Time{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return awsKeys{}, time.Time{}, err
+	}
+	var out struct {
+		AccessKeyID     string    `json:"AccessKeyId"`
+		SecretAccessKey string    `json:"SecretAccessKey"`
+		Token           string    `json:"Token"`
+		Expiration      time.Time `json:"Expiration"`
+		Code, Message   string
+	}
+	json.Unmarshal(body, &out)
+	if resp.StatusCode != http.StatusOK {
+		msg := fmt.Sprintf("credentials endpoint answered HTTP %d", resp.StatusCode)
+		if out.Code != "" {
+			msg += ": " + clip(out.Code) + " (" + clip(out.Message) + ")"
+		}
+		return awsKeys{}, time.Time{}, errors.New(msg)
+	}
+	if out.AccessKeyID == "" || out.SecretAccessKey == "" {
+		return awsKeys{}, time.Time{}, errors.New("credentials endpoint answered without credentials")
+	}
+	return awsKeys{id: out.AccessKeyID, secret: out.SecretAccessKey, token: out.Token}, out.Expiration, nil
 }

@@ -55,3 +55,25 @@ func TestAssumeRoleWithWebIdentity(t *testing.T) {
 		t.Errorf("current after a failed exchange: %v", err)
 	}
 }
+
+// TestFetchContainerCredentials reads credentials from a fake EKS Pod Identity endpoint,
+// sending the token in the file, and reports a refusal by its code.
+func TestFetchContainerCredentials(t *testing.T) {
+	creds, srv := providertest.StartContainerCredentials(t, "pod-token")
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	os.WriteFile(good, []byte("pod-token\n"), 0o600)
+	os.WriteFile(bad, []byte("stale"), 0o600)
+	ctx := context.Background()
+	keys, expiry, err := fetchContainerCredentials(ctx, srv.URL+"/v1/credentials", good, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys != (awsKeys{creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken}) || time.Until(expiry) < 59*time.Minute {
+		t.Errorf("credentials %+v, expiry %v", keys, expiry)
+	}
+	_, _, err = fetchContainerCredentials(ctx, srv.URL+"/v1/credentials", bad, "")
+	if err == nil || err.Error() != "credentials endpoint answered HTTP 401: InvalidToken (Service account token cannot be empty or is invalid)" {
+		t.Errorf("stale token: %v", err)
+	}
+}

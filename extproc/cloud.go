@@ -7,8 +7,9 @@ import (
 
 // addCloudCredentials gives bedrock/ and vertex_ai/ deployments what their requests are
 // signed or authenticated with, as config.Load resolved it: the AWS access key SigV4
-// signs with, the web identity whose temporary credentials awsWebIdentity keeps current,
-// or the service-account key whose access tokens googleToken keeps current.
+// signs with, the web identity or container credentials endpoint whose temporary
+// credentials awsWebIdentity or awsContainerCredentials keeps current, or the
+// service-account key whose access tokens googleToken keeps current.
 // A Bedrock API key or a Vertex AI express-mode key travels as the api_key instead.
 func (dep *deployment) addCloudCredentials(d *config.Deployment) {
 	switch d.Provider {
@@ -24,6 +25,9 @@ func (dep *deployment) addCloudCredentials(d *config.Deployment) {
 		case d.AWSRoleARN != "" && d.APIKey == "":
 			dep.awsRegion = d.AWSRegion
 			dep.aws = awsWebIdentity(d.ID, d.AWSSTSEndpoint, d.AWSRoleARN, d.AWSRoleSessionName, d.AWSWebIdentityTokenFile)
+		case d.AWSContainerCredentialsURI != "" && d.APIKey == "":
+			dep.awsRegion = d.AWSRegion
+			dep.aws = awsContainerCredentials(d.ID, d.AWSContainerCredentialsURI, d.AWSContainerAuthTokenFile, d.AWSContainerAuthToken.Reveal())
 		}
 	case "vertex_ai":
 		if d.VertexCredentials != "" {

@@ -523,3 +523,48 @@ general_settings:
 		t.Errorf("STS exchange %v", form)
 	}
 }
+
+// TestEndToEndBedrockPodIdentity: with EKS Pod Identity a bedrock/ deployment has no
+// keys, only the container credentials endpoint and the file holding its authorization
+// token. The gateway fetches temporary credentials there (a fake on loopback) and signs
+// Bedrock requests with them.
+func TestEndToEndBedrockPodIdentity(t *testing.T) {
+	const podToken = "eks-pod-identity-token"
+	creds, credsSrv := providertest.StartContainerCredentials(t, podToken)
+	fake, srv := providertest.StartBedrock(t, "us-east-1", creds.AccessKeyID, creds.SecretAccessKey)
+	fake.SessionToken = creds.SessionToken
+	tokenFile := filepath.Join(t.TempDir(), "eks-pod-identity-token")
+	if err := os.WriteFile(tokenFile, []byte(podToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": credsSrv.URL + "/v1/credentials",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile, "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": ""} {
+		t.Setenv(k, v) // an empty variable counts as unset
+	}
+	gw := startDev(t, fmt.Sprintf(`
+model_list:
+  - model_name: claude-bedrock
+    litellm_params:
+      model: bedrock/%s
+      api_base: %s
+general_settings:
+  master_key: %s
+`, bedrockModel, srv.URL, masterKey))
+
+	client := gw.client(masterKey)
+	resp, err := client.Chat.Completions.New(context.Background(), userChat("claude-bedrock", "Hello from a pod."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Choices[0].Message.Content; got != "You said: Hello from a pod." {
+		t.Errorf("reply = %q", got)
+	}
+	reqs := fake.Requests()
+	if auth := reqs[len(reqs)-1].Header.Get("Authorization"); !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+creds.AccessKeyID+"/") {
+		t.Errorf("Authorization = %q, want a signature with the pod's credentials", auth)
+	}
+	if fetches := creds.Requests(); len(fetches) != 1 || fetches[0].Header.Get("Authorization") != podToken {
+		t.Errorf("credential fetches %+v, want one with the pod's token", fetches)
+	}
+}

@@ -1,6 +1,7 @@
 package providertest
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -93,4 +94,43 @@ func writeSTSXML(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	io.WriteString(w, xml.Header)
 	xml.NewEncoder(w).Encode(v)
+}
+
+// ContainerCredentials is a fake container credentials endpoint, as EKS Pod Identity
+// and ECS serve it (https://docs.aws.amazon.com/sdkref/latest/guide/feature-container-credentials.html):
+// GET answers temporary credentials as JSON, when the Authorization header carries
+// AuthToken (if set; EKS sets one, ECS does not).
+type ContainerCredentials struct {
+	recorder
+	AuthToken                                  string
+	AccessKeyID, SecretAccessKey, SessionToken string
+	Lifetime                                   time.Duration
+}
+
+// StartContainerCredentials serves a fake credentials endpoint at /v1/credentials.
+func StartContainerCredentials(t testing.TB, authToken string) (*ContainerCredentials, *httptest.Server) {
+	t.Helper()
+	f := &ContainerCredentials{AuthToken: authToken, AccessKeyID: "ASIAFAKEPOD0001", SecretAccessKey: "pod-secret",
+		SessionToken: "pod-session-token", Lifetime: time.Hour}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func (f *ContainerCredentials) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.record(r, nil)
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method != http.MethodGet || r.URL.Path != "/v1/credentials":
+		w.WriteHeader(404)
+		io.WriteString(w, `{"Code":"NotFound","Message":"no such path"}`)
+	case f.AuthToken != "" && r.Header.Get("Authorization") != f.AuthToken:
+		w.WriteHeader(401)
+		io.WriteString(w, `{"Code":"InvalidToken","Message":"Service account token cannot be empty or is invalid"}`)
+	default:
+		json.NewEncoder(w).Encode(map[string]string{
+			"AccessKeyId": f.AccessKeyID, "SecretAccessKey": f.SecretAccessKey, "Token": f.SessionToken,
+			"AccountId": "123456789012", "Expiration": time.Now().Add(f.Lifetime).UTC().Format(time.RFC3339),
+		})
+	}
 }
