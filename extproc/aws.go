@@ -58,22 +58,17 @@ func assumeRoleWithWebIdentity(ctx context.Context, endpoint, roleARN, session, 
 		return awsKeys{}, time.Time{}, fmt.Errorf("STS endpoint %q: %w", endpoint, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	status, body, err := fetchBody(req)
 	if err != nil {
 		return awsKeys{}, time.Time{}, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return awsKeys{}, time.Time{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		// Only the error's code and message: the rest of a body a proxy might fill.
 		var e struct {
 			Error struct{ Code, Message string } `xml:"Error"`
 		}
 		xml.Unmarshal(body, &e)
-		msg := fmt.Sprintf("STS answered HTTP %d", resp.StatusCode)
+		msg := fmt.Sprintf("STS answered HTTP %d", status)
 		if e.Error.Code != "" {
 			msg += ": " + clip(e.Error.Code) + " (" + clip(e.Error.Message) + ")"
 		}
@@ -125,12 +120,7 @@ func fetchContainerCredentials(ctx context.Context, uri, tokenFile, token string
 	if token != "" {
 		req.Header.Set("Authorization", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return awsKeys{}, time.Time{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	status, body, err := fetchBody(req)
 	if err != nil {
 		return awsKeys{}, time.Time{}, err
 	}
@@ -142,8 +132,8 @@ func fetchContainerCredentials(ctx context.Context, uri, tokenFile, token string
 		Code, Message   string
 	}
 	json.Unmarshal(body, &out)
-	if resp.StatusCode != http.StatusOK {
-		msg := fmt.Sprintf("credentials endpoint answered HTTP %d", resp.StatusCode)
+	if status != http.StatusOK {
+		msg := fmt.Sprintf("credentials endpoint answered HTTP %d", status)
 		if out.Code != "" {
 			msg += ": " + clip(out.Code) + " (" + clip(out.Message) + ")"
 		}
@@ -153,4 +143,15 @@ func fetchContainerCredentials(ctx context.Context, uri, tokenFile, token string
 		return awsKeys{}, time.Time{}, errors.New("credentials endpoint answered without credentials")
 	}
 	return awsKeys{id: out.AccessKeyID, secret: out.SecretAccessKey, token: out.Token}, out.Expiration, nil
+}
+
+// fetchBody sends req and reads at most 1 MiB of its answer.
+func fetchBody(req *http.Request) (status int, body []byte, err error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body, err
 }

@@ -475,45 +475,14 @@ general_settings:
 // TestEndToEndBedrockWebIdentity: on EKS with IRSA, a bedrock/ deployment has no keys,
 // only AWS_ROLE_ARN and the token file AWS_WEB_IDENTITY_TOKEN_FILE. The gateway trades
 // the token at STS (a fake, through AWS_ENDPOINT_URL_STS) for temporary credentials and
-// signs Bedrock requests with them; the fake Bedrock accepts only those.
+// signs Bedrock requests with them.
 func TestEndToEndBedrockWebIdentity(t *testing.T) {
 	const role, token = "arn:aws:iam::123456789012:role/tollgate-bedrock", "eyJhbGciOiJSUzI1NiJ9.oidc.token"
 	sts, stsSrv := providertest.StartSTS(t, role, token)
-	fake, srv := providertest.StartBedrock(t, "eu-west-1", sts.AccessKeyID, sts.SecretAccessKey)
-	fake.SessionToken = sts.SessionToken
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range map[string]string{"AWS_ROLE_ARN": role, "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile,
-		"AWS_ENDPOINT_URL_STS": stsSrv.URL, "AWS_REGION": "eu-west-1"} {
-		t.Setenv(k, v)
-	}
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
-		t.Setenv(k, "") // an empty variable counts as unset
-	}
-	gw := startDev(t, fmt.Sprintf(`
-model_list:
-  - model_name: claude-bedrock
-    litellm_params:
-      model: bedrock/%s
-      api_base: %s
-general_settings:
-  master_key: %s
-`, bedrockModel, srv.URL, masterKey))
+	setAWSEnv(t, map[string]string{"AWS_ROLE_ARN": role, "AWS_WEB_IDENTITY_TOKEN_FILE": writeToken(t, token+"\n"),
+		"AWS_ENDPOINT_URL_STS": stsSrv.URL})
+	chatWithTemporaryKeys(t, sts.AccessKeyID, sts.SecretAccessKey, sts.SessionToken)
 
-	client := gw.client(masterKey)
-	resp, err := client.Chat.Completions.New(context.Background(), userChat("claude-bedrock", "Hello from a pod."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := resp.Choices[0].Message.Content; got != "You said: Hello from a pod." {
-		t.Errorf("reply = %q", got)
-	}
-	reqs := fake.Requests()
-	if auth := reqs[len(reqs)-1].Header.Get("Authorization"); !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+sts.AccessKeyID+"/") {
-		t.Errorf("Authorization = %q, want a signature with the credentials STS issued", auth)
-	}
 	exchanges := sts.Requests()
 	if len(exchanges) != 1 {
 		t.Fatalf("%d STS exchanges, want 1 (at start, off the request path)", len(exchanges))
@@ -531,17 +500,42 @@ general_settings:
 func TestEndToEndBedrockPodIdentity(t *testing.T) {
 	const podToken = "eks-pod-identity-token"
 	creds, credsSrv := providertest.StartContainerCredentials(t, podToken)
-	fake, srv := providertest.StartBedrock(t, "us-east-1", creds.AccessKeyID, creds.SecretAccessKey)
-	fake.SessionToken = creds.SessionToken
-	tokenFile := filepath.Join(t.TempDir(), "eks-pod-identity-token")
-	if err := os.WriteFile(tokenFile, []byte(podToken), 0o600); err != nil {
+	setAWSEnv(t, map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": credsSrv.URL + "/v1/credentials",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": writeToken(t, podToken)})
+	chatWithTemporaryKeys(t, creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
+
+	if fetches := creds.Requests(); len(fetches) != 1 || fetches[0].Header.Get("Authorization") != podToken {
+		t.Errorf("credential fetches %+v, want one with the pod's token", fetches)
+	}
+}
+
+// setAWSEnv sets env for the test over an environment without other AWS credentials.
+func setAWSEnv(t *testing.T, env map[string]string) {
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(k, "") // an empty variable counts as unset
+	}
+	t.Setenv("AWS_REGION", "us-east-1")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// writeToken writes a token file and returns its path.
+func writeToken(t *testing.T, token string) string {
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": credsSrv.URL + "/v1/credentials",
-		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile, "AWS_REGION": "us-east-1",
-		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": ""} {
-		t.Setenv(k, v) // an empty variable counts as unset
-	}
+	return p
+}
+
+// chatWithTemporaryKeys sends a chat through a gateway whose bedrock/ deployment has no
+// keys of its own, to a fake Bedrock that accepts only the given temporary credentials.
+func chatWithTemporaryKeys(t *testing.T, id, secret, token string) {
+	t.Helper()
+	fake, srv := providertest.StartBedrock(t, "us-east-1", id, secret)
+	fake.SessionToken = token
 	gw := startDev(t, fmt.Sprintf(`
 model_list:
   - model_name: claude-bedrock
@@ -551,7 +545,6 @@ model_list:
 general_settings:
   master_key: %s
 `, bedrockModel, srv.URL, masterKey))
-
 	client := gw.client(masterKey)
 	resp, err := client.Chat.Completions.New(context.Background(), userChat("claude-bedrock", "Hello from a pod."))
 	if err != nil {
@@ -561,10 +554,7 @@ general_settings:
 		t.Errorf("reply = %q", got)
 	}
 	reqs := fake.Requests()
-	if auth := reqs[len(reqs)-1].Header.Get("Authorization"); !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+creds.AccessKeyID+"/") {
-		t.Errorf("Authorization = %q, want a signature with the pod's credentials", auth)
-	}
-	if fetches := creds.Requests(); len(fetches) != 1 || fetches[0].Header.Get("Authorization") != podToken {
-		t.Errorf("credential fetches %+v, want one with the pod's token", fetches)
+	if auth := reqs[len(reqs)-1].Header.Get("Authorization"); !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+id+"/") {
+		t.Errorf("Authorization = %q, want a signature with the temporary credentials", auth)
 	}
 }
