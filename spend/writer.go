@@ -271,6 +271,19 @@ func (w *Writer) Close(ctx context.Context) error {
 	close(w.stop)
 	<-w.done
 	w.cycle(w.ctx, true)
+	// A failed final attempt is often a connection an outage left dead in the pool, which
+	// the failure has taken out: try a few more times, quickly, while ctx allows. What
+	// is still spooled after that waits for the next start.
+	for range finalRetries {
+		if w.spool.empty() || w.ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-w.ctx.Done():
+		case <-time.After(finalRetryDelay):
+		}
+		w.cycle(w.ctx, true)
+	}
 
 	w.mu.Lock()
 	lost := len(w.pending)
@@ -284,6 +297,12 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 	return err
 }
+
+// Close retries replaying the spool finalRetries times, finalRetryDelay apart.
+const (
+	finalRetries    = 5
+	finalRetryDelay = 100 * time.Millisecond
+)
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() Stats {
@@ -347,7 +366,8 @@ func (w *Writer) cycle(ctx context.Context, final bool) {
 		case !up:
 			w.spoolBatch(batch)
 		case final:
-			up = w.landed(batch, w.insert(ctx, batch))
+			started := time.Now()
+			up = w.landed(batch, w.insert(ctx, batch), started)
 		default:
 			up = w.launch(ctx, batch)
 		}
@@ -387,18 +407,20 @@ func (w *Writer) release(batch []Record) {
 
 // A flight is a batch being written to Postgres by a goroutine of its own.
 type flight struct {
-	batch []Record
-	err   error         // set before done is closed
-	done  chan struct{} // closed when the write returns
+	batch   []Record
+	started time.Time
+	err     error         // set before done is closed
+	done    chan struct{} // closed when the write returns
 }
 
 // launch starts writing batch to Postgres without waiting for it; land collects the
 // outcome. It reports whether Postgres is still considered up.
 func (w *Writer) launch(ctx context.Context, batch []Record) bool {
+	started := time.Now()
 	if err := w.preparePartitions(ctx, batch); err != nil {
-		return w.landed(batch, err)
+		return w.landed(batch, err, started)
 	}
-	f := &flight{batch: batch, done: make(chan struct{})}
+	f := &flight{batch: batch, started: started, done: make(chan struct{})}
 	w.flights = append(w.flights, f)
 	go func() {
 		defer close(f.done)
@@ -413,18 +435,22 @@ func (w *Writer) land() {
 	w.flights[0] = nil
 	w.flights = w.flights[1:]
 	<-f.done
-	w.landed(f.batch, f.err)
+	w.landed(f.batch, f.err, f.started)
 }
 
-// landed settles a batch written with outcome err: when Postgres failed, the batch goes
-// to the spool. It releases the batch and reports whether Postgres is up.
-func (w *Writer) landed(batch []Record, err error) bool {
+// landed settles a batch sent at started with outcome err: when Postgres failed, the
+// batch goes to the spool. A batch that succeeded says Postgres is back only if it was
+// sent after Postgres last failed: a flight sent before can land after a later one
+// failed. It releases the batch and reports whether the write succeeded.
+func (w *Writer) landed(batch []Record, err error, started time.Time) bool {
 	if err != nil {
 		w.failed(err)
 		w.spoolBatch(batch)
 		return false
 	}
-	w.recovered()
+	if started.After(w.downSince) {
+		w.recovered()
+	}
 	w.release(batch)
 	return true
 }
