@@ -400,28 +400,8 @@ general_settings:
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("status %d, content-type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
-		var types []string
-		var text strings.Builder
-		for _, line := range strings.Split(string(body), "\n") {
-			data, ok := strings.CutPrefix(line, "data: ")
-			if !ok {
-				continue
-			}
-			var ev struct {
-				Type  string
-				Delta struct{ Text string }
-			}
-			if err := json.Unmarshal([]byte(data), &ev); err != nil {
-				t.Fatalf("event %q: %v", data, err)
-			}
-			if len(types) == 0 || types[len(types)-1] != ev.Type {
-				types = append(types, ev.Type)
-			}
-			text.WriteString(ev.Delta.Text)
-		}
-		want := []string{"message_start", "ping", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"}
-		if strings.Join(types, " ") != strings.Join(want, " ") || text.String() != "You said: Summarize this in one line." {
-			t.Errorf("events %v, text %q", types, text.String())
+		if types, text := nativeStream(t, body); strings.Join(types, " ") != wantNativeEvents || text != "You said: Summarize this in one line." {
+			t.Errorf("events %v, text %q", types, text)
 		}
 		if strings.Contains(string(body), "chat.completion") {
 			t.Error("the stream was translated to OpenAI's format")
