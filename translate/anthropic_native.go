@@ -113,7 +113,7 @@ func anthropicErrorType(status int) string {
 // message_stop (or an error event) gets an error event of its own, as Anthropic's clients
 // expect one.
 type anthropicPassStream struct {
-	carry   []byte
+	carry   lineCarry
 	usage   Usage
 	done    bool
 	pending bool // the last line forwarded did not end its event
@@ -124,16 +124,7 @@ type anthropicPassStream struct {
 var anthropicNativeEvents = [][]byte{[]byte(`message_start`), []byte(`message_delta`), []byte(`message_stop`), []byte(`"error"`)}
 
 func (s *anthropicPassStream) Next(chunk []byte, end bool) ([]byte, error) {
-	data := chunk
-	if len(s.carry) > 0 {
-		data = append(s.carry, chunk...)
-		s.carry = nil
-	}
-	last := bytes.LastIndexByte(data, '\n')
-	out, rest := data[:last+1], data[last+1:]
-	if len(rest) > 0 {
-		s.carry = append([]byte(nil), rest...)
-	}
+	out := s.carry.whole(chunk)
 	for lines := out; len(lines) > 0; {
 		var line []byte
 		line, lines, _ = bytes.Cut(lines, []byte{'\n'})

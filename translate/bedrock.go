@@ -132,6 +132,11 @@ func (b bedrockTranslator) Request(ep Endpoint, body []byte, t *Target) (*Upstre
 	if err != nil {
 		return nil, err
 	}
+	return b.upstream(t, model, op, out)
+}
+
+// upstream is the signed request for operation op of model with body.
+func (b bedrockTranslator) upstream(t *Target, model, op string, body []byte) (*Upstream, error) {
 	base, err := bedrockBaseURL(t)
 	if err != nil {
 		return nil, err
@@ -140,7 +145,7 @@ func (b bedrockTranslator) Request(ep Endpoint, body []byte, t *Target) (*Upstre
 		Path:      bedrockPath(base, model, op),
 		Authority: bedrockAuthority(base),
 		Headers:   bedrockHeaders(t),
-		Body:      out,
+		Body:      body,
 	}
 	if err := b.authorize(up, base.Scheme, t); err != nil {
 		return nil, err

@@ -77,20 +77,7 @@ func (b bedrockAnthropicTranslator) Request(ep Endpoint, body []byte, t *Target)
 	case stream:
 		op = "invoke-with-response-stream"
 	}
-	base, err := bedrockBaseURL(t)
-	if err != nil {
-		return nil, err
-	}
-	up := &Upstream{
-		Path:      bedrockPath(base, model, op),
-		Authority: bedrockAuthority(base),
-		Headers:   bedrockHeaders(t),
-		Body:      out,
-	}
-	if err := b.bedrock.authorize(up, base.Scheme, t); err != nil {
-		return nil, err
-	}
-	return up, nil
+	return b.bedrock.upstream(t, model, op, out)
 }
 
 // bedrockCountBody wraps an InvokeModel body for CountTokens. InvokeModel requires

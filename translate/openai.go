@@ -207,7 +207,7 @@ func (openAI) Stream(_ Endpoint, o StreamOptions) Stream {
 // chunk (empty choices, usage) the client did not ask for, after reading it. The other
 // chunks keep the "usage": null member OpenAI then adds; clients ignore it.
 type openAIStream struct {
-	carry     []byte
+	carry     lineCarry
 	usage     Usage
 	done      bool
 	hideUsage bool // drop the usage-only chunk
@@ -221,16 +221,7 @@ var (
 )
 
 func (s *openAIStream) Next(chunk []byte, end bool) ([]byte, error) {
-	data := chunk
-	if len(s.carry) > 0 {
-		data = append(s.carry, chunk...)
-		s.carry = nil
-	}
-	last := bytes.LastIndexByte(data, '\n')
-	out, rest := data[:last+1], data[last+1:]
-	if len(rest) > 0 {
-		s.carry = append([]byte(nil), rest...)
-	}
+	out := s.carry.whole(chunk)
 	// kept is the output once a line has been dropped; until then out is forwarded as it
 	// came, without a copy.
 	var kept []byte

@@ -97,3 +97,22 @@ func (e *sseEvents) take() []byte {
 	e.data, e.hasData = e.data[:0], false
 	return data
 }
+
+// lineCarry holds the start of a line whose newline has not arrived, for streams that
+// forward what they receive line by line, so a client never gets half a line.
+type lineCarry []byte
+
+// whole returns the complete lines of what has arrived, the carried start and chunk,
+// and keeps the partial last line for the next chunk.
+func (c *lineCarry) whole(chunk []byte) []byte {
+	data := chunk
+	if len(*c) > 0 {
+		data = append(*c, chunk...)
+		*c = nil
+	}
+	last := bytes.LastIndexByte(data, '\n')
+	if rest := data[last+1:]; len(rest) > 0 {
+		*c = append(lineCarry(nil), rest...)
+	}
+	return data[:last+1]
+}
