@@ -21,6 +21,7 @@ type SpendRecord struct {
 	EndUser   string // the body's "user"
 	Metadata  []byte // the body's "metadata" object (JSON), nil when absent
 	Alias     string
+	Endpoint  translate.Endpoint // what the client called: chat/completions, messages, ...
 	// DeploymentID is the config.yaml deployment that answered, "" when none did; Provider
 	// and ProviderModel are its provider prefix and model name.
 	DeploymentID, Provider, ProviderModel string
@@ -90,7 +91,7 @@ func (r *router) finish(ctx context.Context, u translate.Usage) cost {
 	}
 	rec := SpendRecord{
 		UsageEstimated: estimated,
-		RequestID:      r.requestID, Principal: r.principal, EndUser: r.endUser, Metadata: r.metadata, Usage: u,
+		RequestID:      r.requestID, Endpoint: r.route.ep, Principal: r.principal, EndUser: r.endUser, Metadata: r.metadata, Usage: u,
 		Status: r.status, ErrorCode: r.errCode, Start: r.start, FirstByte: r.firstByte, End: time.Now(),
 		Stream: r.stream, Attempts: r.attempts,
 	}

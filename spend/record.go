@@ -91,7 +91,8 @@ type Record struct {
 	Attempts int  `json:"attempts,omitempty"` // upstream attempts, retries and fallbacks included
 	Stream   bool `json:"stream,omitempty"`
 
-	// Tags are the request's tags (LiteLLM's metadata.tags); Metadata is the request's
+	// Tags are the request's tags: LiteLLM's metadata.tags, which the writer reads from
+	// Metadata (off the request path) when Tags is nil. Metadata is the request's
 	// metadata object, stored as JSON.
 	Tags     []string        `json:"request_tags,omitempty"`
 	Metadata json.RawMessage `json:"metadata,omitempty"`
@@ -134,8 +135,16 @@ func (r *Record) normalize() {
 	} {
 		*s = cleanText(*s)
 	}
-	r.Tags = cleanTags(r.Tags)
 	r.Metadata = cleanJSON(r.Metadata)
+	if r.Tags == nil && len(r.Metadata) > 0 {
+		var tagged struct {
+			Tags []string `json:"tags"`
+		}
+		if json.Unmarshal(r.Metadata, &tagged) == nil {
+			r.Tags = tagged.Tags
+		}
+	}
+	r.Tags = cleanTags(r.Tags)
 
 	if r.End.IsZero() {
 		r.End = r.Start

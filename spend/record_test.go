@@ -44,6 +44,12 @@ func TestNormalize(t *testing.T) {
 				Start: start.UTC().Truncate(time.Microsecond), End: start.UTC().Truncate(time.Microsecond)},
 		},
 		{
+			name: "tags read from the metadata",
+			in:   Record{RequestID: "r", Metadata: json.RawMessage(`{"tags":["job:a","t\u0000b"],"x":1}`), Start: start.UTC()},
+			want: Record{RequestID: "r", Metadata: json.RawMessage(`{"tags":["job:a","tb"],"x":1}`), Tags: []string{"job:a", "tb"},
+				Start: start.UTC().Truncate(time.Microsecond), End: start.UTC().Truncate(time.Microsecond)},
+		},
+		{
 			name: "escaped NUL removed from metadata",
 			in:   Record{RequestID: "r", Metadata: json.RawMessage(`{"k\u0000":["x\u0000y",1]}`), Start: start.UTC()},
 			want: Record{RequestID: "r", Metadata: json.RawMessage(`{"k":["xy",1]}`),

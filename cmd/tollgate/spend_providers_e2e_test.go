@@ -173,7 +173,7 @@ general_settings:
 	conn := connect(t, dbURL)
 	ctx := context.Background()
 	rows, err := conn.Query(ctx, `SELECT request_id, model_group, stream, prompt_tokens, completion_tokens,
-		cached_tokens, cache_creation_tokens, reasoning_tokens, spend, cost_known, usage_estimated, status_code
+		cached_tokens, cache_creation_tokens, reasoning_tokens, spend, cost_known, usage_estimated, status_code, call_type
 		FROM tollgate_spend_logs WHERE api_key = $1`, keys.Hash(key))
 	if err != nil {
 		t.Fatal(err)
@@ -181,13 +181,16 @@ general_settings:
 	seen := map[string]int{} // alias -> records; bit 1 JSON, bit 2 streamed
 	var total int64
 	for rows.Next() {
-		var id, alias string
+		var id, alias, callType string
 		var stream, known, estimated bool
 		var status int
 		var got spendColumns
 		if err := rows.Scan(&id, &alias, &stream, &got.Prompt, &got.Completion, &got.Cached,
-			&got.CacheCreation, &got.Reasoning, &got.Spend, &known, &estimated, &status); err != nil {
+			&got.CacheCreation, &got.Reasoning, &got.Spend, &known, &estimated, &status, &callType); err != nil {
 			t.Fatal(err)
+		}
+		if callType != "chat/completions" {
+			t.Errorf("%s: call_type %q, want the endpoint the client called, chat/completions", alias, callType)
 		}
 		total += got.Spend
 		if stream {

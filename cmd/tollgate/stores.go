@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -226,7 +225,7 @@ type spendSink struct{ w *spend.Writer }
 
 func (s spendSink) Record(r *extproc.SpendRecord) {
 	rec := spend.Record{
-		RequestID: r.RequestID, CallType: "completion", EndUser: r.EndUser,
+		RequestID: r.RequestID, CallType: r.Endpoint.String(), EndUser: r.EndUser, Metadata: r.Metadata,
 		ModelAlias: r.Alias, DeploymentID: r.DeploymentID, Provider: r.Provider, ProviderModel: r.ProviderModel,
 		CostMicros: r.CostMicroUSD, CostKnown: r.CostKnown,
 		Status: r.Status, ErrorCode: r.ErrorCode,
@@ -234,15 +233,6 @@ func (s spendSink) Record(r *extproc.SpendRecord) {
 	}
 	if p := r.Principal; p != nil {
 		rec.KeyHash, rec.KeyAlias, rec.TeamID, rec.UserID = p.KeyHash, p.KeyAlias, p.TeamID, p.UserID
-	}
-	if len(r.Metadata) > 0 {
-		rec.Metadata = r.Metadata
-		var tagged struct {
-			Tags []string `json:"tags"`
-		}
-		if json.Unmarshal(r.Metadata, &tagged) == nil {
-			rec.Tags = tagged.Tags // LiteLLM's request tags: metadata.tags
-		}
 	}
 	rec.SetUsage(r.Usage)
 	s.w.Enqueue(rec)
