@@ -112,30 +112,55 @@ func (a *API) Logs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
+// where is a query's conditions and their arguments, the parameters numbered in order.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add adds cond, whose "$%d" is arg's parameter.
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
+}
+
+// dates adds start_date and end_date of q (dateRange) as bounds on start_time. A bound
+// is a condition only when given, so that Postgres skips the months outside.
+func (w *where) dates(q url.Values) error {
+	from, to, err := dateRange(q.Get("start_date"), q.Get("end_date"))
+	if err != nil {
+		return err
+	}
+	if !from.IsZero() {
+		w.add("start_time >= $%d", from)
+	}
+	if !to.IsZero() {
+		w.add("start_time < $%d", to)
+	}
+	return nil
+}
+
+// sql is the WHERE clause, or "" when there is no condition.
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(w.conds, " AND ")
+}
+
 // logsQuery is the query /spend/logs runs for the parameters q, and its arguments.
 func logsQuery(q url.Values) (sql string, args []any, err error) {
-	var where []string
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w where
 	if key := q.Get("api_key"); key != "" {
-		add("api_key = $%d", hashKey(key))
+		w.add("api_key = $%d", hashKey(key))
 	}
 	for _, f := range logFilters {
 		if v := q.Get(f.param); v != "" {
-			add(f.cond, v)
+			w.add(f.cond, v)
 		}
 	}
-	from, to, err := dateRange(q.Get("start_date"), q.Get("end_date"))
-	if err != nil {
+	if err := w.dates(q); err != nil {
 		return "", nil, err
-	}
-	if !from.IsZero() {
-		add("start_time >= $%d", from)
-	}
-	if !to.IsZero() {
-		add("start_time < $%d", to)
 	}
 	page, err := intParam(q.Get("page"), "page", 1, 1, 1<<30)
 	if err != nil {
@@ -145,11 +170,8 @@ func logsQuery(q url.Values) (sql string, args []any, err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	sql = `SELECT ` + strings.Join(logColumns, ", ") + ` FROM ` + logsTable
-	if len(where) > 0 {
-		sql += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	args = append(args, size, (page-1)*size)
+	sql = `SELECT ` + strings.Join(logColumns, ", ") + ` FROM ` + logsTable + w.sql()
+	args = append(w.args, size, (page-1)*size)
 	sql += fmt.Sprintf(` ORDER BY start_time DESC, request_id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
 	return sql, args, nil
 }
@@ -332,28 +354,13 @@ func (a *API) Tags(w http.ResponseWriter, r *http.Request) {
 	if !allowGET(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	from, to, err := dateRange(q.Get("start_date"), q.Get("end_date"))
-	if err != nil {
+	var cond where
+	if err := cond.dates(r.URL.Query()); err != nil {
 		writeError(w, err)
 		return
 	}
-	// Bounds are conditions only when given, so that Postgres skips the months outside.
-	sql, args := `SELECT tag, count(*), sum(spend)::bigint FROM `+logsTable+`, jsonb_array_elements_text(request_tags) AS tag`, []any{}
-	var conds []string
-	for _, b := range []struct {
-		cond string
-		t    time.Time
-	}{{"start_time >= $%d", from}, {"start_time < $%d", to}} {
-		if !b.t.IsZero() {
-			args = append(args, b.t)
-			conds = append(conds, fmt.Sprintf(b.cond, len(args)))
-		}
-	}
-	if len(conds) > 0 {
-		sql += ` WHERE ` + strings.Join(conds, " AND ")
-	}
-	rows, err := a.pool.Query(r.Context(), sql+` GROUP BY tag ORDER BY 3 DESC, 1`, args...)
+	rows, err := a.pool.Query(r.Context(), `SELECT tag, count(*), sum(spend)::bigint FROM `+logsTable+
+		`, jsonb_array_elements_text(request_tags) AS tag`+cond.sql()+` GROUP BY tag ORDER BY 3 DESC, 1`, cond.args...)
 	if err != nil {
 		a.internalError(w, "spend by tag", err)
 		return
