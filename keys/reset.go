@@ -26,16 +26,16 @@ func (s *Store) resetBudgets(ctx context.Context) error {
 		// In spendTables' order, rows in key order, as AddSpend locks them, so that a
 		// reset and the spend writer do not deadlock.
 		for _, t := range spendTables {
-			if t.kind == scopeMember {
-				continue // memberships have no budget period of their own
+			if !t.period {
+				continue
 			}
-			cols, match := t.keys+", ''", `(`+t.keys+`) = ($3)`
-			if t.pair {
-				cols, match = t.keys, `(`+t.keys+`) = ($3, $4)`
+			match := `(` + t.columns() + `) = ($3)`
+			if t.pair() {
+				match = `(` + t.columns() + `) = ($3, $4)`
 			}
 			rows, err := tx.Query(ctx, fmt.Sprintf(
 				`SELECT %s, budget_duration, budget_reset_at FROM %s WHERE budget_reset_at <= $1 ORDER BY %s FOR UPDATE`,
-				cols, t.table, t.keys), now)
+				t.selectKeys(), t.table, t.columns()), now)
 			if err != nil {
 				return err
 			}
@@ -60,7 +60,7 @@ func (s *Store) resetBudgets(ctx context.Context) error {
 					}
 				}
 				args := []any{next, d.at, d.a}
-				if t.pair {
+				if t.pair() {
 					args = append(args, d.b)
 				}
 				if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET spend = 0, budget_reset_at = $1, budget_period_start = $2 WHERE %s`,

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -72,7 +73,7 @@ func AddSpend(ctx context.Context, tx pgx.Tx, spends []Spend) error {
 			for j, sc := range r.ids {
 				v[j] = sums[sc]
 			}
-			batch.Queue(t.update, r.args(t.pair, v)...)
+			batch.Queue(t.update(), r.args(t.pair(), v)...)
 		}
 	}
 	return tx.SendBatch(ctx, batch).Close()
@@ -125,7 +126,7 @@ func lockBudgets(ctx context.Context, tx pgx.Tx, rows []tableRows) (map[scope]ti
 		if len(rows[i].ids) == 0 {
 			continue
 		}
-		batch.Queue(t.lock, rows[i].args(t.pair)...).Query(func(r pgx.Rows) error {
+		batch.Queue(t.lock(), rows[i].args(t.pair())...).Query(func(r pgx.Rows) error {
 			var a, b string
 			var began *time.Time
 			_, err := pgx.ForEachRow(r, []any{&a, &b, &began}, func() error {
@@ -154,41 +155,65 @@ func scopeOf(kind, a, b string) scope {
 	return scope{kind, a}
 }
 
-// A spendTable locks and adds spend to one kind of budget. Tables keyed by one id take
-// it as $1 (the update's deltas as $2); pairs take $1, $2 ($3). A lock returns each
-// row's key (pairs' second column, or ”) and when its budget period began.
+// A spendTable is one kind of budget's table: its key columns (one id, or a pair) and
+// whether it has a budget period (memberships do not). The statements that lock its rows
+// and add spend to them follow from those.
 type spendTable struct {
-	kind         string
-	table, keys  string // the table and its key columns, for the budget reset
-	pair         bool
-	lock, update string
+	kind   string
+	table  string
+	keys   []string
+	period bool
 }
 
 // spendTables in the order their rows are locked; the budget reset follows it too.
 var spendTables = []spendTable{
-	{scopeKey, "tollgate_keys", "token", false,
-		`SELECT token, '', budget_period_start FROM tollgate_keys WHERE token = ANY($1) ORDER BY token FOR UPDATE`,
-		`UPDATE tollgate_keys t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.token = d.a`},
-	{scopeModel, "tollgate_key_model_budgets", "token, model", true,
-		`SELECT token, model, budget_period_start FROM tollgate_key_model_budgets
-			WHERE (token, model) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY token, model FOR UPDATE`,
-		`UPDATE tollgate_key_model_budgets t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
-			WHERE t.token = d.a AND t.model = d.b`},
-	{scopeTeam, "tollgate_teams", "team_id", false,
-		`SELECT team_id, '', budget_period_start FROM tollgate_teams WHERE team_id = ANY($1) ORDER BY team_id FOR UPDATE`,
-		`UPDATE tollgate_teams t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.team_id = d.a`},
-	{scopeMember, "tollgate_team_members", "team_id, user_id", true, // members have no budget period of their own
-		`SELECT team_id, user_id, NULL::timestamptz FROM tollgate_team_members
-			WHERE (team_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY team_id, user_id FOR UPDATE`,
-		`UPDATE tollgate_team_members t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
-			WHERE t.team_id = d.a AND t.user_id = d.b`},
-	{scopeUser, "tollgate_users", "user_id", false,
-		`SELECT user_id, '', budget_period_start FROM tollgate_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
-		`UPDATE tollgate_users t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.user_id = d.a`},
-	{scopeEndUser, "tollgate_end_users", "user_id", false,
-		`SELECT user_id, '', budget_period_start FROM tollgate_end_users WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`,
-		`INSERT INTO tollgate_end_users (user_id, spend) SELECT d.a, d.v FROM unnest($1::text[], $2::bigint[]) d(a, v)
-			ON CONFLICT (user_id) DO UPDATE SET spend = tollgate_end_users.spend + excluded.spend`},
+	{scopeKey, "tollgate_keys", []string{"token"}, true},
+	{scopeModel, "tollgate_key_model_budgets", []string{"token", "model"}, true},
+	{scopeTeam, "tollgate_teams", []string{"team_id"}, true},
+	{scopeMember, "tollgate_team_members", []string{"team_id", "user_id"}, false},
+	{scopeUser, "tollgate_users", []string{"user_id"}, true},
+	{scopeEndUser, "tollgate_end_users", []string{"user_id"}, true},
+}
+
+func (t spendTable) pair() bool { return len(t.keys) == 2 }
+
+// columns are the key columns, comma-separated: the lock order.
+func (t spendTable) columns() string { return strings.Join(t.keys, ", ") }
+
+// selectKeys selects a row's key as two columns, the second empty for a single id.
+func (t spendTable) selectKeys() string {
+	if t.pair() {
+		return t.columns()
+	}
+	return t.keys[0] + ", ''"
+}
+
+// lock locks the rows whose keys are $1 (and $2), sorted, returning each key and when
+// its budget period began.
+func (t spendTable) lock() string {
+	began, match := "budget_period_start", t.keys[0]+" = ANY($1)"
+	if !t.period {
+		began = "NULL::timestamptz"
+	}
+	if t.pair() {
+		match = "(" + t.columns() + ") IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+	}
+	return fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s ORDER BY %s FOR UPDATE`, t.selectKeys(), began, t.table, match, t.columns())
+}
+
+// update adds the deltas (the last parameter) to the rows whose keys are $1 (and $2).
+// End users are created by their first spend, as LiteLLM does.
+func (t spendTable) update() string {
+	switch {
+	case t.kind == scopeEndUser:
+		return `INSERT INTO tollgate_end_users (user_id, spend) SELECT d.a, d.v FROM unnest($1::text[], $2::bigint[]) d(a, v)
+			ON CONFLICT (user_id) DO UPDATE SET spend = tollgate_end_users.spend + excluded.spend`
+	case t.pair():
+		return fmt.Sprintf(`UPDATE %s t SET spend = t.spend + d.v FROM unnest($1::text[], $2::text[], $3::bigint[]) d(a, b, v)
+			WHERE t.%s = d.a AND t.%s = d.b`, t.table, t.keys[0], t.keys[1])
+	}
+	return fmt.Sprintf(`UPDATE %s t SET spend = t.spend + d.v FROM unnest($1::text[], $2::bigint[]) d(a, v) WHERE t.%s = d.a`,
+		t.table, t.keys[0])
 }
 
 // splitMemberID reverses memberID.
