@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -112,12 +111,29 @@ type dailyRow struct {
 	Requests, Failed, CostUnknown                          int64
 }
 
+// dailyRows are the rollups the writer maintained.
 func (s *testSchema) dailyRows(t testing.TB) []dailyRow {
 	t.Helper()
-	rows, err := s.pool.Query(context.Background(), `SELECT to_char(day, 'YYYY-MM-DD'), api_key, team_id, user_id,
+	return s.queryDaily(t, `SELECT to_char(day, 'YYYY-MM-DD'), api_key, team_id, user_id,
 		end_user, model, spend, prompt_tokens, completion_tokens, cached_tokens, cache_creation_tokens,
 		reasoning_tokens, requests, failed_requests, cost_unknown_requests
 		FROM tollgate_spend_daily ORDER BY 1, 2, 3, 4, 5, 6`)
+}
+
+// dailyFromLogs are the rollups the stored spend logs add up to, summed by Postgres from
+// the records themselves: independent of the writer's rollup code.
+func (s *testSchema) dailyFromLogs(t testing.TB) []dailyRow {
+	t.Helper()
+	return s.queryDaily(t, `SELECT to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), api_key, team_id, user_id,
+		end_user, model_group, sum(spend)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
+		sum(cached_tokens)::bigint, sum(cache_creation_tokens)::bigint, sum(reasoning_tokens)::bigint, count(*),
+		count(*) FILTER (WHERE status_code >= 400), count(*) FILTER (WHERE NOT cost_known)
+		FROM `+logsTable+` GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`)
+}
+
+func (s *testSchema) queryDaily(t testing.TB, sql string) []dailyRow {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), sql)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,57 +142,6 @@ func (s *testSchema) dailyRows(t testing.TB) []dailyRow {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// wantDaily computes the rollups recs should produce, as the writer's SQL does.
-func wantDaily(recs []Record) []dailyRow {
-	type key struct{ day, apiKey, team, user, endUser, model string }
-	m := map[key]*dailyRow{}
-	var keys []key
-	for _, r := range recs {
-		k := key{r.Start.UTC().Format(time.DateOnly), r.KeyHash, r.TeamID, r.UserID, r.EndUser, r.ModelAlias}
-		d := m[k]
-		if d == nil {
-			d = &dailyRow{Day: k.day, APIKey: k.apiKey, TeamID: k.team, UserID: k.user, EndUser: k.endUser, Model: k.model}
-			m[k] = d
-			keys = append(keys, k)
-		}
-		d.Spend += r.CostMicros
-		d.Prompt += r.PromptTokens
-		d.Completion += r.CompletionTokens
-		d.Cached += r.CachedTokens
-		d.CacheCreation += r.CacheCreationTokens
-		d.Reas += r.ReasoningTokens
-		d.Requests++
-		if r.Status >= 400 {
-			d.Failed++
-		}
-		if !r.CostKnown {
-			d.CostUnknown++
-		}
-	}
-	out := make([]dailyRow, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, *m[k])
-	}
-	sortDaily(out)
-	return out
-}
-
-func sortDaily(rows []dailyRow) {
-	less := func(a, b dailyRow) int {
-		for _, p := range [][2]string{{a.Day, b.Day}, {a.APIKey, b.APIKey}, {a.TeamID, b.TeamID},
-			{a.UserID, b.UserID}, {a.EndUser, b.EndUser}, {a.Model, b.Model}} {
-			if p[0] != p[1] {
-				if p[0] < p[1] {
-					return -1
-				}
-				return 1
-			}
-		}
-		return 0
-	}
-	slices.SortFunc(rows, less)
 }
 
 // testRecord is the i-th of a realistic mix of records starting at base.

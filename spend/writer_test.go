@@ -94,7 +94,7 @@ func checkStored(t *testing.T, s *testSchema, want []Record) {
 	if diff := cmp.Diff(want, s.storedRecords(t), equalJSON); diff != "" {
 		t.Errorf("spend logs (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(wantDaily(want), s.dailyRows(t)); diff != "" {
+	if diff := cmp.Diff(s.dailyFromLogs(t), s.dailyRows(t)); diff != "" {
 		t.Errorf("daily rollups (-want +got):\n%s", diff)
 	}
 }
