@@ -44,17 +44,16 @@ type headerOption struct {
 }
 
 type virtualHost struct {
-	name               string
-	domains            []string
-	routes             []*route
-	perFilter          map[string]*anypb.Any
-	headers            headerOps
-	attemptCountReq    bool
-	attemptCountResp   bool
-	bodyLimit          uint64 // 0 when unset
-	retry              *retryPolicy
-	table              *routeTable
-	includeTimeoutHint bool
+	name             string
+	domains          []string
+	routes           []*route
+	perFilter        map[string]*anypb.Any
+	headers          headerOps
+	attemptCountReq  bool
+	attemptCountResp bool
+	bodyLimit        uint64 // 0 when unset
+	retry            *retryPolicy
+	table            *routeTable
 }
 
 type route struct {
