@@ -69,20 +69,7 @@ func TestClaudeCloudRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := struct {
-				Path      string          `json:"path"`
-				Authority string          `json:"authority"`
-				Headers   []string        `json:"headers"`
-				Body      json.RawMessage `json:"body"`
-			}{Path: up.Path, Authority: up.Authority, Body: up.Body}
-			for _, h := range up.Headers {
-				out.Headers = append(out.Headers, h.Key+": "+h.Value)
-			}
-			got, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+			checkUpstreamGolden(t, path, up)
 		})
 	}
 }

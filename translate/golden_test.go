@@ -118,3 +118,23 @@ func checkSDKStream(t *testing.T, name string, sse []byte, want sdkStream) {
 		t.Errorf("%s (-want +got):\n%s", name, diff)
 	}
 }
+
+// checkUpstreamGolden compares an upstream request, its headers as "name: value", with
+// the golden file beside the fixture at path.
+func checkUpstreamGolden(t *testing.T, path string, up *Upstream) {
+	t.Helper()
+	out := struct {
+		Path      string          `json:"path"`
+		Authority string          `json:"authority"`
+		Headers   []string        `json:"headers"`
+		Body      json.RawMessage `json:"body"`
+	}{Path: up.Path, Authority: up.Authority, Body: up.Body}
+	for _, h := range up.Headers {
+		out.Headers = append(out.Headers, h.Key+": "+h.Value)
+	}
+	got, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, up.Body)
+	}
+	checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(got, '\n'))
+}
