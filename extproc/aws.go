@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/translate"
 )
 
 // AWS temporary credentials. A bedrock/ deployment without an access key or an api_key
@@ -29,13 +31,17 @@ import (
 type awsKeys struct{ id, secret, token string }
 
 // awsWebIdentity keeps a bedrock/ deployment's credentials current from its web identity.
-func awsWebIdentity(id, endpoint, roleARN, session, tokenFile string) *credential[awsKeys] {
-	return &credential[awsKeys]{
-		id:   id,
-		what: "the AWS web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) could not be exchanged for credentials at STS",
-		fetch: func(ctx context.Context) (awsKeys, time.Time, error) {
+func awsWebIdentity(id string, base translate.Target, region, endpoint, roleARN, session, tokenFile string) *credential[*translate.Target] {
+	return targetCredential(id, "the AWS web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) could not be exchanged for credentials at STS", base,
+		func(ctx context.Context) (awsKeys, time.Time, error) {
 			return assumeRoleWithWebIdentity(ctx, endpoint, roleARN, session, tokenFile)
-		},
+		}, setAWSKeys(region))
+}
+
+// setAWSKeys puts temporary keys for region into a target.
+func setAWSKeys(region string) func(*translate.Target, awsKeys) {
+	return func(t *translate.Target, k awsKeys) {
+		t.AWS = &translate.AWSCredentials{Region: region, AccessKeyID: k.id, SecretAccessKey: k.secret, SessionToken: k.token}
 	}
 }
 
@@ -91,14 +97,11 @@ func assumeRoleWithWebIdentity(ctx context.Context, endpoint, roleARN, session, 
 
 // awsContainerCredentials keeps a bedrock/ deployment's credentials current from the
 // container credentials endpoint.
-func awsContainerCredentials(id, uri, tokenFile, token string) *credential[awsKeys] {
-	return &credential[awsKeys]{
-		id:   id,
-		what: "the AWS container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) gave no credentials",
-		fetch: func(ctx context.Context) (awsKeys, time.Time, error) {
+func awsContainerCredentials(id string, base translate.Target, region, uri, tokenFile, token string) *credential[*translate.Target] {
+	return targetCredential(id, "the AWS container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) gave no credentials", base,
+		func(ctx context.Context) (awsKeys, time.Time, error) {
 			return fetchContainerCredentials(ctx, uri, tokenFile, token)
-		},
-	}
+		}, setAWSKeys(region))
 }
 
 // fetchContainerCredentials GETs credentials from uri, with the authorization token in

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/translate"
 	"github.com/tollgate-dev/tollgate/translate/providertest"
 )
 
@@ -48,7 +49,7 @@ func TestAssumeRoleWithWebIdentity(t *testing.T) {
 	}
 
 	// A deployment whose exchange fails answers 503, saying why.
-	c := awsWebIdentity("bedrock-0", srv.URL, role, "tollgate", file("bad2", "old-token"))
+	c := awsWebIdentity("bedrock-0", translate.Target{}, "us-east-1", srv.URL, role, "tollgate", file("bad2", "old-token"))
 	v, exp, err := c.fetch(ctx)
 	c.record(v, exp, err, time.Now(), new(time.Duration))
 	if _, err := c.current(time.Now()); err == nil || !strings.Contains(err.Error(), "deployment bedrock-0: the AWS web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) could not be exchanged for credentials at STS: STS answered HTTP 400: InvalidIdentityToken") {

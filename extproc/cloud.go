@@ -23,16 +23,14 @@ func (dep *deployment) addCloudCredentials(d *config.Deployment) {
 				SessionToken:    d.AWSSessionToken.Reveal(),
 			}
 		case d.AWSRoleARN != "" && d.APIKey == "":
-			dep.awsRegion = d.AWSRegion
-			dep.aws = awsWebIdentity(d.ID, d.AWSSTSEndpoint, d.AWSRoleARN, d.AWSRoleSessionName, d.AWSWebIdentityTokenFile)
+			dep.cred = awsWebIdentity(d.ID, dep.target, d.AWSRegion, d.AWSSTSEndpoint, d.AWSRoleARN, d.AWSRoleSessionName, d.AWSWebIdentityTokenFile)
 		case d.AWSContainerCredentialsURI != "" && d.APIKey == "":
-			dep.awsRegion = d.AWSRegion
-			dep.aws = awsContainerCredentials(d.ID, d.AWSContainerCredentialsURI, d.AWSContainerAuthTokenFile, d.AWSContainerAuthToken.Reveal())
+			dep.cred = awsContainerCredentials(d.ID, dep.target, d.AWSRegion, d.AWSContainerCredentialsURI, d.AWSContainerAuthTokenFile, d.AWSContainerAuthToken.Reveal())
 		}
 	case "vertex_ai":
 		if d.VertexCredentials != "" {
 			dep.target.Google = &translate.GoogleCredentials{Project: d.VertexProject, Location: d.VertexLocation}
-			dep.google = googleToken(d.ID, []byte(d.VertexCredentials.Reveal()))
+			dep.cred = googleToken(d.ID, []byte(d.VertexCredentials.Reveal()), dep.target)
 		}
 	}
 }

@@ -123,20 +123,38 @@ func (c *credential[T]) record(v T, expiry time.Time, err error, now time.Time, 
 	return refreshIn(expiry, now)
 }
 
+// targetCredential keeps a deployment's attempt target current: fetch obtains a
+// credential, and set puts it into a copy of base, so that an attempt reads a ready
+// target and copies nothing.
+func targetCredential[T any](id, what string, base translate.Target, fetch func(context.Context) (T, time.Time, error),
+	set func(*translate.Target, T)) *credential[*translate.Target] {
+	return &credential[*translate.Target]{id: id, what: what, fetch: func(ctx context.Context) (*translate.Target, time.Time, error) {
+		v, expiry, err := fetch(ctx)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		t := base
+		set(&t, v)
+		return &t, expiry, nil
+	}}
+}
+
 // googleToken keeps a vertex_ai/ deployment's access token current, exchanging its
 // service-account key.
-func googleToken(id string, key []byte) *credential[string] {
-	return &credential[string]{
-		id:   id,
-		what: "the Vertex AI credentials (vertex_credentials) could not be exchanged for an access token",
-		fetch: func(ctx context.Context) (string, time.Time, error) {
+func googleToken(id string, key []byte, base translate.Target) *credential[*translate.Target] {
+	return targetCredential(id, "the Vertex AI credentials (vertex_credentials) could not be exchanged for an access token", base,
+		func(ctx context.Context) (*oauth2.Token, time.Time, error) {
 			tok, err := exchangeServiceAccount(ctx, key)
 			if err != nil {
-				return "", time.Time{}, err
+				return nil, time.Time{}, err
 			}
-			return tok.AccessToken, tok.Expiry, nil
+			return tok, tok.Expiry, nil
 		},
-	}
+		func(t *translate.Target, tok *oauth2.Token) {
+			g := *t.Google
+			g.AccessToken = tok.AccessToken
+			t.Google = &g
+		})
 }
 
 // refreshIn is how long a token expiring at expiry is used before it is replaced:
@@ -230,11 +248,8 @@ type refreshers struct {
 func startRefreshers(deps map[string]*deployment, log *slog.Logger) *refreshers {
 	var runs []func(context.Context, *slog.Logger, func())
 	for _, d := range deps {
-		if d.google != nil {
-			runs = append(runs, d.google.run)
-		}
-		if d.aws != nil {
-			runs = append(runs, d.aws.run)
+		if d.cred != nil {
+			runs = append(runs, d.cred.run)
 		}
 	}
 	if len(runs) == 0 {
@@ -277,29 +292,11 @@ func (s *Server) Close() {
 	}
 }
 
-// attemptTarget is the target of one attempt: the deployment's own, with the current
-// access token for vertex_ai/ deployments and the current temporary credentials for
-// bedrock/ ones with a web identity. It never blocks.
+// attemptTarget is the target of one attempt: the deployment's own or, for a deployment
+// with short-lived credentials, the current one its refresher built. It never blocks.
 func (d *deployment) attemptTarget(now time.Time) (*translate.Target, error) {
-	if d.google == nil && d.aws == nil {
+	if d.cred == nil {
 		return &d.target, nil
 	}
-	t := d.target
-	if d.google != nil {
-		tok, err := d.google.current(now)
-		if err != nil {
-			return nil, err
-		}
-		g := *d.target.Google
-		g.AccessToken = tok
-		t.Google = &g
-	}
-	if d.aws != nil {
-		keys, err := d.aws.current(now)
-		if err != nil {
-			return nil, err
-		}
-		t.AWS = &translate.AWSCredentials{Region: d.awsRegion, AccessKeyID: keys.id, SecretAccessKey: keys.secret, SessionToken: keys.token}
-	}
-	return &t, nil
+	return d.cred.current(now)
 }

@@ -19,12 +19,18 @@ import (
 
 func TestGoogleTokenRecord(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	g := googleToken("vertex-0", nil)
+	g := googleToken("vertex-0", nil, translate.Target{Google: &translate.GoogleCredentials{}})
 	unavailable := func(cause string) error {
 		return &translate.APIError{Status: 503, Type: "api_error", Code: "provider_credentials_unavailable",
 			Message: "deployment vertex-0: the Vertex AI credentials (vertex_credentials) could not be exchanged for an access token: " + cause}
 	}
-	current := func(at time.Time) (string, error) { return g.current(at) }
+	current := func(at time.Time) (string, error) {
+		t, err := g.current(at)
+		if err != nil {
+			return "", err
+		}
+		return t.Google.AccessToken, nil
+	}
 
 	if _, err := current(now); !cmp.Equal(err, unavailable("no exchange has completed yet")) {
 		t.Errorf("before any exchange: %v", err)
@@ -53,12 +59,12 @@ func TestGoogleTokenRecord(t *testing.T) {
 			wantWait: 30 * time.Minute, wantToken: "ya29.c"},
 	}
 	for _, st := range steps {
-		var tok string
+		var target *translate.Target
 		var expiry time.Time
 		if st.tok != nil {
-			tok, expiry = st.tok.AccessToken, st.tok.Expiry
+			target, expiry = &translate.Target{Google: &translate.GoogleCredentials{AccessToken: st.tok.AccessToken}}, st.tok.Expiry
 		}
-		wait := g.record(tok, expiry, st.err, now, &backoff)
+		wait := g.record(target, expiry, st.err, now, &backoff)
 		tok, err := current(st.at)
 		if wait != st.wantWait || tok != st.wantToken || !cmp.Equal(err, st.wantErr) {
 			t.Errorf("%s: wait %v, token %q, err %v; want %v, %q, %v", st.name, wait, tok, err, st.wantWait, st.wantToken, st.wantErr)
@@ -68,7 +74,7 @@ func TestGoogleTokenRecord(t *testing.T) {
 		t.Errorf("backoff after a success = %v, want it reset to 1s", backoff)
 	}
 	for i := 0; i < 10; i++ {
-		g.record("", time.Time{}, errors.New("down"), now, &backoff)
+		g.record(nil, time.Time{}, errors.New("down"), now, &backoff)
 	}
 	if backoff != tokenRetryMax {
 		t.Errorf("backoff after many failures = %v, want %v", backoff, tokenRetryMax)

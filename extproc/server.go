@@ -92,11 +92,9 @@ type deployment struct {
 	alias  string
 	spec   *translate.Spec
 	target translate.Target
-	google *credential[string] // vertex_ai/ with a service-account key: its current access token
-	// aws keeps a bedrock/ deployment's web-identity credentials (IRSA) current, for
-	// awsRegion.
-	aws       *credential[awsKeys]
-	awsRegion string
+	// cred keeps the target current for a deployment with short-lived credentials: a
+	// vertex_ai/ access token, or temporary AWS keys for bedrock/.
+	cred *credential[*translate.Target]
 }
 
 // Deps are the stores the server reaches through the interfaces it declares.
