@@ -3,16 +3,15 @@ package keys
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/translate/providertest"
 )
 
 func TestAuthenticate(t *testing.T) {
@@ -190,60 +189,6 @@ func TestFlushRecovery(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to Redis until it is cut, to take Redis away from one
-// store.
-type proxy struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	down  bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l}
-	t.Cleanup(func() { p.cut(); l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.down {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return p
-}
-
-// cut closes every connection and refuses new ones.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 func TestRedisDown(t *testing.T) {
 	for _, serveCached := range []bool{false, true} {
 		name := map[bool]string{false: "fail closed", true: "serve cached"}[serveCached]
@@ -252,10 +197,10 @@ func TestRedisDown(t *testing.T) {
 			ctx := context.Background()
 			cached := e.generate(nil)
 			cold := e.generate(nil)
-			p := newProxy(t, redisURL)
+			p := providertest.StartProxy(t, redisURL)
 			opts := testOptions(e.prefix)
 			opts.ServeCachedWhenRedisDown = serveCached
-			rdb := redis.NewClient(&redis.Options{Addr: p.l.Addr().String(), DB: testDB, MaxRetries: -1,
+			rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), DB: testDB, MaxRetries: -1,
 				DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
 			defer rdb.Close()
 			s, err := Open(ctx, testPG, rdb, opts)
@@ -266,7 +211,7 @@ func TestRedisDown(t *testing.T) {
 			if _, err := s.Authenticate(ctx, cached); err != nil {
 				t.Fatal(err)
 			}
-			p.cut()
+			p.Cut()
 			waitFor(t, "the store to notice Redis is gone", func() bool { return !s.healthy() })
 
 			want := map[bool]string{false: "service_unavailable", true: "ok"}[serveCached]

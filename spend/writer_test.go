@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate-dev/tollgate/translate/providertest"
 )
 
 // fastOptions flush and retry quickly, so tests wait milliseconds, not seconds.
@@ -174,12 +176,12 @@ func TestWriterIsIdempotent(t *testing.T) {
 // must end up with every record exactly once, and the rollups with their sums.
 func TestWriterSurvivesPostgresOutage(t *testing.T) {
 	s := newTestSchema(t)
-	proxy := startProxy(t)
+	proxy := providertest.StartProxy(t, testPostgresAddr())
 	dir := t.TempDir()
 	opts := fastOptions(t, dir)
 	opts.QueueSize = 2000
 	opts.OnInsert = countInserted(t, s)
-	w, err := NewWriter(s.connect(t, proxy.addr()), opts)
+	w, err := NewWriter(s.connect(t, proxy.Addr()), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,7 @@ func TestWriterSurvivesPostgresOutage(t *testing.T) {
 
 	enqueueConcurrently(w, recs[:4000])
 	waitFor(t, "records to flow into Postgres", func() bool { return w.Stats().Written >= 1000 })
-	proxy.cut() // while the rest of the first 4000 are being flushed
+	proxy.Cut() // while the rest of the first 4000 are being flushed
 	enqueueConcurrently(w, recs[4000:7000])
 	// Records are spooled when the queue is full too, which can come first: wait for
 	// the writer to notice the outage as well.
@@ -195,7 +197,7 @@ func TestWriterSurvivesPostgresOutage(t *testing.T) {
 		st := w.Stats()
 		return st.Spooled > 0 && st.PostgresDown
 	})
-	proxy.restore()
+	proxy.Restore()
 	enqueueConcurrently(w, recs[7000:])
 	closeWriter(t, w)
 
@@ -251,12 +253,12 @@ func checkCounted(t *testing.T, s *testSchema) {
 // (SIGTERM); writer B, started on the same spool directory, stores what A left.
 func TestWriterRestartReplaysSpool(t *testing.T) {
 	s := newTestSchema(t)
-	proxy := startProxy(t)
-	proxy.cut()
+	proxy := providertest.StartProxy(t, testPostgresAddr())
+	proxy.Cut()
 	dir := t.TempDir()
 	recs := makeRecords(0, 1000, testBase)
 
-	a, err := NewWriter(s.connect(t, proxy.addr()), fastOptions(t, dir))
+	a, err := NewWriter(s.connect(t, proxy.Addr()), fastOptions(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -18,70 +17,6 @@ import (
 	"github.com/tollgate-dev/tollgate/keys"
 	"github.com/tollgate-dev/tollgate/translate/providertest"
 )
-
-// pgProxy forwards TCP to Postgres and can cut every connection and refuse new ones,
-// which is what the gateway sees when Postgres restarts; the machine's Postgres, shared
-// with other tests, keeps running.
-type pgProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func startPGProxy(t *testing.T) *pgProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pgProxy{ln: ln}
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			down := p.down
-			p.mu.Unlock()
-			if down {
-				c.Close()
-				continue
-			}
-			s, err := net.Dial("tcp", "127.0.0.1:5432")
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *pgProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
-
-// cut closes every connection and refuses new ones until restore.
-func (p *pgProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *pgProxy) restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
 
 // TestEndToEndSpendSurvivesPostgresRestart sends 10,000 requests through the gateway
 // with a virtual key while Postgres goes away at the 3,000th and comes back at the
@@ -96,8 +31,8 @@ func TestEndToEndSpendSurvivesPostgresRestart(t *testing.T) {
 	// parallel with this one: restarting it would fail them. The gateway reaches Postgres
 	// through a proxy instead, which drops every connection and refuses new ones, as a
 	// restart does.
-	proxy := startPGProxy(t)
-	proxied := strings.Replace(dbURL, "127.0.0.1:5432", fmt.Sprintf("127.0.0.1:%d", proxy.port()), 1)
+	proxy := providertest.StartProxy(t, "127.0.0.1:5432")
+	proxied := strings.Replace(dbURL, "127.0.0.1:5432", proxy.Addr(), 1)
 	_, srv := providertest.StartOpenAI(t, "")
 	spoolDir := t.TempDir()
 	gw := startDev(t, meteredConfig(srv.URL, proxied), "--spool-dir", spoolDir)
@@ -130,13 +65,13 @@ func TestEndToEndSpendSurvivesPostgresRestart(t *testing.T) {
 	for i := range total {
 		switch i {
 		case 3_000:
-			proxy.cut()
+			proxy.Cut()
 		case 6_000:
 			// The writer tried Postgres during the outage and kept the records on disk.
 			if len(spoolSegments(t, spoolDir)) == 0 {
 				t.Error("nothing was spooled while Postgres was down: the outage did not reach the spend writer")
 			}
-			proxy.restore()
+			proxy.Restore()
 		}
 		jobs <- i
 	}

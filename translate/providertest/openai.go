@@ -1,6 +1,7 @@
 // Package providertest runs fake provider APIs over real HTTP for tests and for
 // `tollgate dev`: each speaks its provider's documented wire format (JSON, server-sent
 // events), checks requests the way the real API does, and records what it received.
+// Proxy stands between tollgate and a store or provider to cut the connection.
 package providertest
 
 import (
