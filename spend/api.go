@@ -409,6 +409,7 @@ type flatEntry struct {
 	Requests     int64         `json:"requests"`
 	ModelDetails []modelDetail `json:"model_details,omitempty"`
 
+	name   string // the key, user or model the entry totals
 	micros int64
 }
 
@@ -426,8 +427,8 @@ func (a *API) flatReport(ctx context.Context, group, column string, from, to tim
 		t           reportTotals
 	)
 	_, err = pgx.ForEachRow(rows, []any{&name, &model, &t.spend, &t.input, &t.output, &t.requests}, func() error {
-		if len(out) == 0 || *out[len(out)-1].key(group) != name {
-			e := flatEntry{}
+		if len(out) == 0 || out[len(out)-1].name != name {
+			e := flatEntry{name: name}
 			v := name
 			switch group {
 			case "api_key":
@@ -459,16 +460,6 @@ func (a *API) flatReport(ctx context.Context, group, column string, from, to tim
 	return out, nil
 }
 
-func (e *flatEntry) key(group string) *string {
-	switch group {
-	case "api_key":
-		return e.APIKey
-	case "user":
-		return e.UserID
-	}
-	return e.Model
-}
-
 type spendDetail struct {
 	Model       string  `json:"model"`
 	APIKey      string  `json:"api_key"`
@@ -485,6 +476,7 @@ type groupSpend struct {
 	Requests   int64         `json:"requests"`
 	Metadata   []spendDetail `json:"metadata"`
 
+	name   string // the team or end user the entry totals
 	micros int64
 }
 
@@ -554,9 +546,9 @@ func (a *API) dailyReport(ctx context.Context, group, column string, from, to ti
 		default:
 			groups = &d.Customers
 		}
-		if n := len(*groups); n == 0 || groupName(&(*groups)[n-1]) != name {
+		if n := len(*groups); n == 0 || (*groups)[n-1].name != name {
 			v := name
-			g := groupSpend{}
+			g := groupSpend{name: name}
 			if group == "team" {
 				g.TeamName, g.TeamID = &v, &v
 			} else {
@@ -575,13 +567,6 @@ func (a *API) dailyReport(ctx context.Context, group, column string, from, to ti
 	}
 	finishDay()
 	return out, nil
-}
-
-func groupName(g *groupSpend) string {
-	if g.TeamID != nil {
-		return *g.TeamID
-	}
-	return *g.Customer
 }
 
 // hashKey turns a virtual key into the hash the spend logs hold (SHA-256 hex, as
