@@ -56,6 +56,37 @@ func nativeMessage(t *testing.T, body []byte) (text string, usage bool) {
 
 var wantNativeEvents = "message_start ping content_block_start content_block_delta content_block_stop message_delta message_stop"
 
+// checkMessages sends model one Anthropic-format /v1/messages request as JSON and one
+// streamed, and checks each answer and the provider path it reached (lastPath also
+// checks the request's credentials).
+func checkMessages(t *testing.T, gw *gatewayUnderTest, model string, lastPath func() string, jsonPath, streamPath string) {
+	headers := []string{"x-api-key", masterKey, "anthropic-version", "2023-06-01"}
+	t.Run("messages JSON", func(t *testing.T) {
+		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"`+model+`","max_tokens":64,"system":"Be brief.","messages":[{"role":"user","content":"one two"}]}`), headers...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		if text, usage := nativeMessage(t, body); text != "You said: one two" || !usage {
+			t.Errorf("message %s", body)
+		}
+		if p := lastPath(); p != jsonPath {
+			t.Errorf("provider path %q, want %q", p, jsonPath)
+		}
+	})
+	t.Run("messages stream", func(t *testing.T) {
+		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"`+model+`","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"three four five"}]}`), headers...)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("status %d, content-type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if types, text := nativeStream(t, body); strings.Join(types, " ") != wantNativeEvents || text != "You said: three four five" {
+			t.Errorf("events %v, text %q\n%s", types, text, body)
+		}
+		if p := lastPath(); p != streamPath {
+			t.Errorf("provider path %q, want %q", p, streamPath)
+		}
+	})
+}
+
 // TestEndToEndVertexClaude drives a vertex_ai/claude-* deployment with the OpenAI SDK and
 // with raw Anthropic-format requests: both reach the fake's rawPredict and
 // streamRawPredict, which check anthropic_version, the missing model field and the
@@ -112,30 +143,7 @@ general_settings:
 		}
 	})
 	headers := []string{"x-api-key", masterKey, "anthropic-version", "2023-06-01"}
-	t.Run("messages JSON", func(t *testing.T) {
-		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"claude-vertex","max_tokens":64,"messages":[{"role":"user","content":"six seven"}]}`), headers...)
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		if text, usage := nativeMessage(t, body); text != "You said: six seven" || !usage {
-			t.Errorf("message %s", body)
-		}
-		if p := lastPath(); p != prefix+":rawPredict" {
-			t.Errorf("provider path %q", p)
-		}
-	})
-	t.Run("messages stream", func(t *testing.T) {
-		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"claude-vertex","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"eight nine"}]}`), headers...)
-		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-			t.Fatalf("status %d, content-type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-		}
-		if types, text := nativeStream(t, body); strings.Join(types, " ") != wantNativeEvents || text != "You said: eight nine" {
-			t.Errorf("events %v, text %q", types, text)
-		}
-		if p := lastPath(); p != prefix+":streamRawPredict" {
-			t.Errorf("provider path %q", p)
-		}
-	})
+	checkMessages(t, gw, "claude-vertex", lastPath, prefix+":rawPredict", prefix+":streamRawPredict")
 	t.Run("count tokens", func(t *testing.T) {
 		resp, body := gw.post(t, "/v1/messages/count_tokens", "", []byte(`{"model":"claude-vertex","system":"Be brief.","messages":[{"role":"user","content":"ten eleven twelve"}]}`), headers...)
 		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"input_tokens":5}` { // a token a word in the fake
@@ -188,30 +196,7 @@ general_settings:
 		return r.Path
 	}
 
-	t.Run("messages JSON", func(t *testing.T) {
-		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"claude-bedrock","max_tokens":64,"system":"Be brief.","messages":[{"role":"user","content":"one two"}]}`), headers...)
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d: %s", resp.StatusCode, body)
-		}
-		if text, usage := nativeMessage(t, body); text != "You said: one two" || !usage {
-			t.Errorf("message %s", body)
-		}
-		if p := lastPath(); p != prefix+"/invoke" {
-			t.Errorf("provider path %q", p)
-		}
-	})
-	t.Run("messages stream", func(t *testing.T) {
-		resp, body := gw.post(t, "/v1/messages", "", []byte(`{"model":"claude-bedrock","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"three four five"}]}`), headers...)
-		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-			t.Fatalf("status %d, content-type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-		}
-		if types, text := nativeStream(t, body); strings.Join(types, " ") != wantNativeEvents || text != "You said: three four five" {
-			t.Errorf("events %v, text %q\n%s", types, text, body)
-		}
-		if p := lastPath(); p != prefix+"/invoke-with-response-stream" {
-			t.Errorf("provider path %q", p)
-		}
-	})
+	checkMessages(t, gw, "claude-bedrock", lastPath, prefix+"/invoke", prefix+"/invoke-with-response-stream")
 	for _, alias := range []string{"claude-bedrock", "claude-bedrock-profile"} {
 		t.Run("count tokens with "+alias, func(t *testing.T) {
 			resp, body := gw.post(t, "/v1/messages/count_tokens", "", []byte(`{"model":"`+alias+`","system":"Be brief.","messages":[{"role":"user","content":"ten eleven twelve"}]}`), headers...)
