@@ -24,14 +24,7 @@ import (
 //	go test ./cmd/tollgate -run '^$' -bench WriterWithBudgets -benchtime 200000x
 func BenchmarkWriterWithBudgets(b *testing.B) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, storesForTest(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := migrations.Apply(ctx, pool); err != nil {
-		b.Fatal(err)
-	}
+	pool := migratedPool(b)
 	type owner struct{ hash, team, user string }
 	owners := make([]owner, 200)
 	for i := range owners {
@@ -104,14 +97,7 @@ func BenchmarkWriterWithBudgets(b *testing.B) {
 // before it, is not added to the new period.
 func TestBudgetSpendCountsInItsOwnPeriod(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, storesForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := migrations.Apply(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := migratedPool(t)
 	hash, turn := keys.Hash("sk-period"), time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
 	if _, err := pool.Exec(ctx, `INSERT INTO tollgate_keys (token, key_name, budget_period_start) VALUES ($1, 'sk-...', $2)`, hash, turn); err != nil {
 		t.Fatal(err)
@@ -132,4 +118,18 @@ func TestBudgetSpendCountsInItsOwnPeriod(t *testing.T) {
 	if got != 11 {
 		t.Errorf("key spend = %d µ$, want 11: only the record of the current period", got)
 	}
+}
+
+// migratedPool connects to the test's own Postgres schema and applies the migrations.
+func migratedPool(t testing.TB) *pgxpool.Pool {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, storesForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := migrations.Apply(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return pool
 }
