@@ -89,11 +89,9 @@ func (a anthropicTranslator) Request(ep Endpoint, body []byte, t *Target) (*Upst
 		// was decoded once already, so this is an internal fault.
 		return nil, fmt.Errorf("encode anthropic request: %w", err)
 	}
-	base := t.Base
-	if base == nil {
-		if base, err = url.Parse(anthropicSpec.DefaultBase); err != nil {
-			return nil, fmt.Errorf("anthropic default base: %w", err)
-		}
+	base, err := anthropicBase(t)
+	if err != nil {
+		return nil, err
 	}
 	return &Upstream{
 		Path:      anthropicPath(base),
@@ -101,6 +99,18 @@ func (a anthropicTranslator) Request(ep Endpoint, body []byte, t *Target) (*Upst
 		Headers:   anthropicHeaders(t),
 		Body:      out,
 	}, nil
+}
+
+// anthropicBase is the deployment's api_base, or Anthropic's when it has none.
+func anthropicBase(t *Target) (*url.URL, error) {
+	if t.Base != nil {
+		return t.Base, nil
+	}
+	base, err := url.Parse(anthropicSpec.DefaultBase)
+	if err != nil {
+		return nil, fmt.Errorf("anthropic default base: %w", err)
+	}
+	return base, nil
 }
 
 // anthropicPath appends the Messages endpoint to api_base. Like LiteLLM it accepts a base

@@ -20,11 +20,9 @@ func anthropicNativeRequest(ep Endpoint, body []byte, t *Target) (*Upstream, err
 	if err != nil {
 		return nil, fmt.Errorf("encode model name: %w", err)
 	}
-	base := t.Base
-	if base == nil {
-		if base, err = url.Parse(anthropicSpec.DefaultBase); err != nil {
-			return nil, fmt.Errorf("anthropic default base: %w", err)
-		}
+	base, err := anthropicBase(t)
+	if err != nil {
+		return nil, err
 	}
 	path := anthropicPath(&url.URL{Path: base.Path, RawPath: base.RawPath})
 	if ep == CountTokens {
