@@ -8,11 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -432,22 +432,26 @@ var (
 	}
 )
 
+// anthropicExtraInputs is the API's message for a body that is not a JSON object or has
+// a member allowed lacks (the first in name order), and "" for one that is fine.
+func anthropicExtraInputs(body []byte, allowed map[string]bool) string {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return "There was an error parsing the body: " + err.Error()
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !allowed[k] {
+			return k + ": Extra inputs are not permitted"
+		}
+	}
+	return ""
+}
+
 // checkAnthropicRequest decodes and checks a Messages request, returning the first
 // problem in the style of the API's own messages (a field path, then the rule).
 func checkAnthropicRequest(body []byte) (*anthropicRequest, string) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, "There was an error parsing the body: " + err.Error()
-	}
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !anthropicFields[k] {
-			return nil, k + ": Extra inputs are not permitted"
-		}
+	if msg := anthropicExtraInputs(body, anthropicFields); msg != "" {
+		return nil, msg
 	}
 	var req anthropicRequest
 	if err := json.Unmarshal(body, &req); err != nil {

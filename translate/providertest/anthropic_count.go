@@ -3,7 +3,6 @@ package providertest
 import (
 	"encoding/json"
 	"net/http"
-	"sort"
 )
 
 // anthropicCountPath is the token counting endpoint
@@ -20,21 +19,9 @@ var anthropicCountFields = map[string]bool{
 // input is (max_tokens, stream and the other generation settings are refused, as the API
 // refuses them), with {"input_tokens": n}, one token per word as everywhere in the fake.
 func countAnthropicTokens(w http.ResponseWriter, body []byte) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		writeAnthropicError(w, 400, "invalid_request_error", "There was an error parsing the body: "+err.Error())
+	if msg := anthropicExtraInputs(body, anthropicCountFields); msg != "" {
+		writeAnthropicError(w, 400, "invalid_request_error", msg)
 		return
-	}
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !anthropicCountFields[k] {
-			writeAnthropicError(w, 400, "invalid_request_error", k+": Extra inputs are not permitted")
-			return
-		}
 	}
 	var req anthropicRequest
 	if err := json.Unmarshal(body, &req); err != nil {
